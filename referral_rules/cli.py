@@ -1,0 +1,217 @@
+"""The ``referral-rules`` command: a thin adapter over the library.
+
+Exit codes: 0 ok; 1 invalid rules, invalid facts or failing cases; 2 usage error;
+3 engine error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__
+from .errors import EngineError, FactsError, RulesetError, UnknownConditionError
+from .evaluate import Engine
+from .link import load_rulesets
+from .schemas import all_schemas
+from .testing import run_cases, summary
+
+__all__ = ["main"]
+
+OK, INVALID, USAGE, ENGINE = 0, 1, 2, 3
+
+
+class _Out:
+    def __init__(self, stream: IO[str], colour: bool) -> None:
+        self.stream = stream
+        self.colour = colour
+
+    def __call__(self, text: str = "", style: str = "") -> None:
+        codes = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+        if self.colour and style:
+            text = f"\033[{codes[style]}m{text}\033[0m"
+        self.stream.write(text + "\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="referral-rules",
+        description="Clinical referral rules for tiered care: check, test and evaluate.",
+        epilog="Exit codes: 0 ok, 1 invalid rules / facts or failing cases, 2 usage, 3 engine.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def rules_arg(sp: argparse.ArgumentParser, positional: bool) -> None:
+        if positional:
+            sp.add_argument("rules", nargs="?", default="rulesets",
+                            help="rules directory (default: rulesets)")
+        else:
+            sp.add_argument("--rules", default="rulesets",
+                            help="rules directory (default: rulesets)")
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    c = sub.add_parser("check", help="validate every file of a rules directory")
+    rules_arg(c, True)
+    t = sub.add_parser("test", help="run the YAML test cases and report coverage")
+    rules_arg(t, True)
+    t.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
+    t.add_argument("-v", "--verbose", action="store_true", help="list every case")
+    for name, helptext in (("eval", "evaluate one patient (JSON file or - for stdin)"),
+                           ("explain", "explain the decision for one patient in zh or en")):
+        e = sub.add_parser(name, help=helptext)
+        e.add_argument("facts", nargs="?", default="-", help="JSON file of facts, or -")
+        rules_arg(e, False)
+        e.add_argument("--conditions", help="comma-separated ruleset ids (default: all)")
+        e.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
+        if name == "eval":
+            e.add_argument("--explain", choices=["zh", "en"],
+                           help="print the explanation instead of JSON")
+        else:
+            e.add_argument("--lang", choices=["zh", "en"], default="en")
+    s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the file formats")
+    s.add_argument("--write", metavar="DIR", help="write one <name>.schema.json per format")
+    s.add_argument("--rules", default="rulesets",
+                   help="rules directory for the patient-facts schema (default: rulesets)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
+         stderr: IO[str] | None = None, stdin: IO[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    stdin = stdin or sys.stdin
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    colour = stdout.isatty() and "NO_COLOR" not in os.environ
+    out, err = _Out(stdout, colour), _Out(stderr, colour and stderr.isatty())
+    try:
+        if args.command == "check":
+            return _check(args, out)
+        if args.command == "test":
+            return _test(args, out)
+        if args.command in ("eval", "explain"):
+            return _eval(args, out, err, stdin)
+        return _schema(args, out)
+    except RulesetError as exc:
+        if getattr(args, "json", False):
+            out(json.dumps({"ok": False, "issues": [i.to_dict() for i in exc.issues]},
+                           ensure_ascii=False, indent=2))
+        else:
+            for issue in exc.issues:
+                err(str(issue), "red")
+            err(f"{len(exc.issues)} problem(s)", "bold")
+        return INVALID
+    except EngineError as exc:
+        err(f"engine error: {exc}", "red")
+        return ENGINE
+    except OSError as exc:
+        err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), "red")
+        return USAGE
+
+
+def _check(args: argparse.Namespace, out: _Out) -> int:
+    bundle = load_rulesets(args.rules)
+    cases = len(bundle.cases)
+    if args.json:
+        out(json.dumps({"ok": True, "issues": [], "rulesets": sorted(bundle.rulesets),
+                        "rules": len(bundle.rules), "cases": cases}, indent=2))
+    else:
+        for rs in bundle.rulesets.values():
+            out(f"{rs.file}: {rs.id} {rs.version}, {len(rs.rules)} rules, "
+                f"{len(rs.cases)} cases")
+        out(f"ok: {len(bundle.rulesets)} rulesets, {len(bundle.rules)} rules, {cases} cases",
+            "green")
+    return OK
+
+
+def _test(args: argparse.Namespace, out: _Out) -> int:
+    bundle = load_rulesets(args.rules)
+    engine = Engine(bundle, args.backend)
+    try:
+        report = run_cases(bundle, engine)
+    finally:
+        engine.close()
+    if args.json:
+        out(json.dumps(summary(report), ensure_ascii=False, indent=2))
+        return OK if report.ok else INVALID
+    width = max((len(r.spec.case.name) for r in report.results), default=10)
+    width = min(width, 70)
+    for r in report.results:
+        if r.passed and not args.verbose:
+            continue
+        mark = "PASS" if r.passed else "FAIL"
+        out(f"{mark}  {r.spec.case.name[:width]:<{width}}  {r.where}",
+            "green" if r.passed else "red")
+        for problem in r.problems:
+            out(f"      {problem}", "red")
+    cov = report.coverage
+    for rid in cov.rules_unfired:
+        out(f"UNCOVERED  rule {rid} is fired by no case", "yellow")
+    for text in cov.thresholds_uncovered:
+        out(f"UNCOVERED  {text}", "yellow")
+    passed = len(report.results) - len(report.failed)
+    out(f"coverage: {cov.percent:.1f}% ({cov.rules_total} rules, {cov.thresholds_total} "
+        f"thresholds)", "bold")
+    out(f"{passed} passed, {len(report.failed)} failed", "green" if report.ok else "red")
+    return OK if report.ok else INVALID
+
+
+def _read_facts(path: str, stdin: IO[str]) -> Any:
+    text = stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _eval(args: argparse.Namespace, out: _Out, err: _Out, stdin: IO[str]) -> int:
+    try:
+        facts = _read_facts(args.facts, stdin)
+    except json.JSONDecodeError as exc:
+        err(f"{args.facts}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", "red")
+        return INVALID
+    bundle = load_rulesets(args.rules)
+    engine = Engine(bundle, args.backend)
+    conditions = args.conditions.split(",") if args.conditions else None
+    try:
+        decision = engine.evaluate(facts, conditions)
+    except FactsError as exc:
+        payload = {"ok": False, "errors": [i.to_dict() for i in exc.issues]}
+        if args.json:
+            out(json.dumps(payload, ensure_ascii=False, indent=2))
+        for issue in exc.issues:
+            err(f"invalid fact {issue}", "red")
+        return INVALID
+    except UnknownConditionError as exc:
+        err(str(exc), "red")
+        return USAGE
+    finally:
+        engine.close()
+    lang = args.lang if args.command == "explain" else args.explain
+    if lang:
+        out(decision.explain(lang).rstrip("\n"))
+    else:
+        out(decision.to_json(indent=2))
+    return OK
+
+
+def _schema(args: argparse.Namespace, out: _Out) -> int:
+    schemas = all_schemas(args.rules)
+    if args.write:
+        target = Path(args.write)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas.items():
+            path = target / f"{name}.schema.json"
+            path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n",
+                            encoding="utf-8")
+            out(str(path))
+        return OK
+    out(json.dumps(schemas, ensure_ascii=False, indent=2))
+    return OK

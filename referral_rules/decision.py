@@ -1,0 +1,157 @@
+"""The Decision: a frozen, JSON-stable record of what the rules advise and why.
+
+Every list has a fixed order (rules in ruleset order, records in the policy catalogue's order,
+facts by name), so the same facts and rulesets give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .model import Text
+
+__all__ = [
+    "Citation",
+    "Decision",
+    "Destination",
+    "FiredRule",
+    "MissingFact",
+    "Reason",
+    "RefusalRequirement",
+    "RequiredRecord",
+    "RulesetRef",
+]
+
+Direction = Literal["up", "down", "stay"]
+Urgency = Literal["emergency", "urgent", "routine"]
+Level = Literal["primary", "secondary", "tertiary"]
+FactValue = int | float | str | bool
+
+DISCLAIMER = Text(
+    zh="本结果是供临床医师参考的决策支持建议，不是医嘱；是否转诊、转往何处及紧急程度由接诊医师结合患者"
+       "具体情况决定。",
+    en="Decision support for a clinician, not an order: the treating clinician decides whether, "
+       "where and how urgently to transfer, taking the whole patient into account.",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Citation(_Frozen):
+    """A guideline or policy clause."""
+
+    source: str
+    title: str
+    clause: str
+    quote: str | None = None
+    url: str | None = None
+
+
+class FiredRule(_Frozen):
+    """A criterion that is met, with the facts it read and where it comes from."""
+
+    id: str
+    ruleset: str
+    criterion: str | None
+    title: Text
+    direction: Direction
+    urgency: Urgency | None
+    matched: dict[str, FactValue]
+    citations: tuple[Citation, ...]
+    note: Text | None = None
+
+
+class RequiredRecord(_Frozen):
+    """A record that must go with the transfer, and what requires it."""
+
+    id: str
+    title: Text
+    required_by: tuple[str, ...]
+    deferrable: bool
+
+
+class RefusalRequirement(_Frozen):
+    """Whether a signed refusal is needed, and what the refusal form must capture."""
+
+    status: Literal["not_applicable", "required_if_declined", "required_now"]
+    transfer_proceeds: bool
+    record: str | None
+    captures: tuple[str, ...]
+    capture_labels: dict[str, Text]
+    kept_in: Text | None
+    citations: tuple[Citation, ...]
+
+
+class Destination(_Frozen):
+    """Where an up-transfer should go (seed 002 二（四）4 and 二（四）6)."""
+
+    kind: Literal["same_consortium", "specialty_allowed", "nearest_capable"]
+    text: Text
+    specialty: str | None
+    citations: tuple[Citation, ...]
+
+
+class MissingFact(_Frozen):
+    """An absent fact that could change the direction or urgency, and the rules that need it."""
+
+    fact: str
+    needed_by: tuple[str, ...]
+
+
+class Reason(_Frozen):
+    """A coded explanation of how the direction was reached."""
+
+    code: str
+    text: Text
+
+
+class RulesetRef(_Frozen):
+    """A file the decision was made with."""
+
+    id: str
+    version: str
+    sha256: str
+
+
+class Decision(_Frozen):
+    """What the rules advise for one patient. Advice for a clinician, never an order."""
+
+    direction: Direction
+    urgency: Urgency | None
+    current_level: Level
+    target_level: Level | None
+    destination: Destination | None
+    reasons: tuple[Reason, ...]
+    fired: tuple[FiredRule, ...]
+    records: tuple[RequiredRecord, ...]
+    refusal: RefusalRequirement
+    advice: tuple[Text, ...]
+    complete: bool
+    missing_facts: tuple[MissingFact, ...]
+    undetermined_rules: tuple[str, ...]
+    rulesets: tuple[RulesetRef, ...]
+    disclaimer: Text
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The decision as JSON: byte-identical for the same facts and rulesets."""
+        return self.model_dump_json(indent=indent)
+
+    def explain(self, lang: Literal["zh", "en"] = "en") -> str:
+        """Readable text for a clinician, in Chinese (``zh``) or English (``en``)."""
+        from .explain import explain
+
+        return explain(self, lang)
+
+    @property
+    def fired_ids(self) -> tuple[str, ...]:
+        """Ids of the rules that fired."""
+        return tuple(r.id for r in self.fired)
+
+    @property
+    def record_ids(self) -> tuple[str, ...]:
+        """Ids of the required records."""
+        return tuple(r.id for r in self.records)

@@ -1,0 +1,119 @@
+"""The durable_rules backend: the only module that imports durable_rules.
+
+Driven as shared/durable-notes.md measured to be correct and fast: the C extension directly
+(not ``durable.lang`` / ``Host``: slower, background threads that steal results, swallowed
+exceptions, process-global names); each patient asserted as a *fact* (an event fires only one
+rule) under a reserved constant id, actions drained, the fact retracted by that id; fired rule
+names collected into a set (an ``or`` fires twice); one handle per thread, built eagerly for the
+creating thread; on any engine error the handle is deleted and rebuilt, never repaired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from .compiler import RESERVED, to_durable
+from .errors import EngineError
+from .ir import CompiledRule
+
+__all__ = ["DurableMatcher", "available"]
+
+try:  # pragma: no cover - exercised by whichever platform runs the tests
+    import durable_rules_engine as _dre
+except ImportError:  # pragma: no cover
+    _dre = None
+
+_FACT_ID = '"id":"__referral_rules_patient__"'
+
+
+def available() -> bool:
+    """Whether durable_rules' C extension can be imported on this platform."""
+    return _dre is not None
+
+
+class DurableMatcher:
+    """Which rules match a validated fact record, by durable_rules. Thread-safe."""
+
+    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+        if _dre is None:
+            msg = "durable_rules is not installed; use backend='python'"
+            raise EngineError(msg)
+        rules = list(rules)
+        self.source = to_durable(rules)
+        digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        self.name = f"referral_rules_{digest}"
+        self._index = {f"r{r.index}": r.index for r in rules}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._handles: list[int] = []
+        self._handle()  # build eagerly: a broken ruleset fails here, not on a patient
+
+    def _handle(self) -> int:
+        handle: int | None = getattr(self._local, "handle", None)
+        if handle is None:
+            handle = _dre.create_ruleset(self.name, self.source)
+            self._local.handle = handle
+            with self._lock:
+                self._handles.append(handle)
+        return handle
+
+    def _drop(self, handle: int) -> None:
+        self._local.handle = None
+        with self._lock:
+            if handle in self._handles:
+                self._handles.remove(handle)
+        try:
+            _dre.delete_state(handle, None)
+            _dre.delete_ruleset(handle)
+        except Exception:  # noqa: BLE001 - a broken handle is being thrown away anyway
+            pass
+
+    def match(self, facts: dict[str, Any]) -> list[int]:
+        """Indexes of the rules whose condition holds for ``facts`` (validated, no nulls)."""
+        body = json.dumps(facts, ensure_ascii=False, separators=(",", ":"))
+        message = "{" + _FACT_ID + f',"{RESERVED}":1' + ("," + body[1:] if len(body) > 2 else "}")
+        for attempt in (1, 2):
+            handle = self._handle()
+            try:
+                return self._run(handle, message)
+            except Exception as exc:  # noqa: BLE001 - any engine failure: rebuild, retry once
+                self._drop(handle)
+                if attempt == 2:
+                    msg = f"durable_rules failed twice on a validated record: {exc}"
+                    raise EngineError(msg) from exc
+        raise AssertionError  # pragma: no cover
+
+    def _run(self, handle: int, message: str) -> list[int]:
+        fired: set[int] = set()
+        result = _dre.assert_fact(handle, message)
+        try:
+            code = result[0]
+            if code == 0:
+                state = result[1]
+                action = _dre.start_action_for_state(handle, state)
+                while action:
+                    for name in json.loads(action[1]):
+                        fired.add(self._index[name])
+                    action = _dre.complete_and_start_action(handle, state)
+            elif code != 1:  # 1: no rule matched
+                msg = f"assert_fact returned code {code}"
+                raise EngineError(msg)
+        finally:
+            _dre.retract_fact(handle, message)
+        return sorted(fired)
+
+    def close(self) -> None:
+        """Delete every handle (state first: deleting a ruleset alone leaks its state)."""
+        with self._lock:
+            handles, self._handles = self._handles, []
+        for handle in handles:
+            try:
+                _dre.delete_state(handle, None)
+                _dre.delete_ruleset(handle)
+            except Exception:  # noqa: BLE001, S110 - best effort at shutdown
+                pass
+        self._local = threading.local()

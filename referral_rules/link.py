@@ -1,0 +1,433 @@
+"""Validate across files: resolve every fact, definition, source and record a ruleset names.
+
+``load_rulesets(directory)`` is the library's entry point: it reads, validates and links a rules
+directory and returns a ``Bundle``, or raises ``RulesetError`` listing every problem at once, in
+file order, each at file:line:column with a code and, where one exists, a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path as FsPath
+
+from ._sourcemap import Path, SourceMap
+from .bind import (
+    BindError,
+    Const,
+    Expr,
+    FactInfo,
+    Scope,
+    arith_names,
+    bind,
+    facts_of,
+    thresholds_of,
+)
+from .conditions import Arith, ConditionSyntaxError, Name, parse_arithmetic, parse_condition
+from .errors import FactsError, Issue, RulesetError
+from .ir import Bundle, CaseSpec, CitationRef, CompiledRule, Computed, Policy, RulesetIR
+from .loader import LoadedFile, read_directory
+from .model import Block, Case, CasesFile, Citation, Definition, PolicyFile, RulesetFile, Source
+from .vocabulary import MAX_FACTS, Vocabulary
+
+__all__ = ["load_rulesets"]
+
+Scalar = int | float | str | bool
+
+
+def load_rulesets(directory: str | FsPath) -> Bundle:
+    """Load, validate and link every file of a rules directory.
+
+    Raises:
+        RulesetError: listing every problem found, in file order.
+    """
+    src = read_directory(directory)
+    linker = _Linker(src.issues)
+    vocab = linker.vocabulary(src.vocabulary)
+    policy = linker.policy(src.policy, vocab) if vocab is not None else None
+    rulesets: dict[str, RulesetIR] = {}
+    rules: list[CompiledRule] = []
+    for loaded in src.rulesets:
+        if vocab is None or policy is None or not isinstance(loaded.model, RulesetFile):
+            continue
+        ir = linker.ruleset(loaded, loaded.model, vocab, policy, len(rules))
+        if ir is None:
+            continue
+        if ir.id in rulesets:
+            msg = f"ruleset id '{ir.id}' is also used by {rulesets[ir.id].file}"
+            linker.issues.append(loaded.smap.issue(("id",), msg, "duplicate-id"))
+            continue
+        rulesets[ir.id] = ir
+        rules.extend(ir.rules)
+    cases: list[CaseSpec] = []
+    if vocab is not None and policy is not None:
+        linker.check_facts_limit(rules, rulesets, vocab)
+        for ir in rulesets.values():
+            cases.extend(ir.cases)
+        for loaded in src.case_files:
+            if isinstance(loaded.model, CasesFile):
+                cases.extend(linker.cases(loaded.model.cases, loaded.smap, vocab, policy, None))
+        known = {r.id for r in rules}
+        for spec in cases:
+            linker.check_case_refs(spec, known, set(rulesets), policy)
+    if linker.issues or vocab is None or policy is None or src.vocabulary is None:
+        raise RulesetError(linker.issues or [Issue(str(directory), 1, 1, "", "no rules",
+                                                   "file-missing")])
+    return Bundle(vocab, src.vocabulary.sha256, policy, rulesets, tuple(rules), tuple(cases),
+                  str(directory))
+
+
+def _citations(value: Citation | list[Citation] | None) -> list[Citation]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class _Linker:
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        self.rule_ids: dict[str, str] = {}
+        self.computed_names: dict[str, str] = {}
+
+    # --- vocabulary -------------------------------------------------------------------------
+    def vocabulary(self, loaded: LoadedFile | None) -> Vocabulary | None:
+        if loaded is None or loaded.model is None:
+            return None
+        smap = loaded.smap
+        ok = True
+        for name, fact in loaded.model.facts.items():  # type: ignore[attr-defined]
+            path: Path = ("facts", name)
+            if fact.type in ("number", "integer") and fact.range is None:
+                self.issues.append(smap.issue(path, f"'{name}' needs a plausible range",
+                                              "schema", "add range: [min, max]"))
+                ok = False
+            if fact.range is not None and fact.range[0] > fact.range[1]:
+                self.issues.append(smap.issue((*path, "range"), "range min is above max",
+                                              "schema"))
+                ok = False
+            if fact.type == "enum" and not fact.values:
+                self.issues.append(smap.issue(path, f"'{name}' is an enum and needs values",
+                                              "schema", "add values: [a, b]"))
+                ok = False
+            if fact.type != "enum" and fact.values is not None:
+                self.issues.append(smap.issue((*path, "values"),
+                                              "only enum facts have values", "schema"))
+                ok = False
+            if fact.type not in ("number", "integer") and fact.range is not None:
+                self.issues.append(smap.issue((*path, "range"),
+                                              "only number and integer facts have a range",
+                                              "schema"))
+                ok = False
+        if "care_level" not in loaded.model.facts:  # type: ignore[attr-defined]
+            self.issues.append(smap.issue(("facts",), "the vocabulary must declare care_level",
+                                          "schema"))
+            ok = False
+        return Vocabulary(loaded.model) if ok else None  # type: ignore[arg-type]
+
+    # --- citations and records --------------------------------------------------------------
+    def cite(
+        self, value: Citation | list[Citation] | None, sources: dict[str, Source],
+        smap: SourceMap, path: Path,
+    ) -> tuple[CitationRef, ...]:
+        out: list[CitationRef] = []
+        many = isinstance(value, list)
+        for i, cit in enumerate(_citations(value)):
+            cpath = (*path, i) if many else path
+            src = sources.get(cit.source)
+            if src is None:
+                close = difflib.get_close_matches(cit.source, list(sources), n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'?" if close else "declare it under sources:"
+                msg = f"citation names unknown source '{cit.source}'"
+                self.issues.append(smap.issue((*cpath, "source"), msg, "unknown-source", hint))
+                continue
+            out.append(CitationRef(cit.source, src.title, cit.clause, cit.quote, src.url,
+                                   src.file))
+        return tuple(out)
+
+    def record(self, rec: str, policy: PolicyFile, smap: SourceMap, path: Path) -> bool:
+        if rec in policy.records:
+            return True
+        close = difflib.get_close_matches(rec, list(policy.records), n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else "declare it under records: in policy.yaml"
+        self.issues.append(smap.issue(path, f"unknown record '{rec}'", "unknown-record", hint))
+        return False
+
+    # --- conditions -------------------------------------------------------------------------
+    def condition(self, value: str | Block, scope: Scope, smap: SourceMap, path: Path) -> Expr:
+        from .bind import All, AnyOf, negate_expr
+
+        if isinstance(value, str):
+            try:
+                return bind(parse_condition(value), scope)
+            except (ConditionSyntaxError, BindError) as exc:
+                line, col = smap.text_position(path, exc.offset)
+                self.issues.append(Issue(smap.file, line, col, ".".join(map(str, path)),
+                                         exc.message, exc.code, exc.suggestion))  # type: ignore[arg-type]
+                return Const(False)
+        if value.all is not None:
+            return All(tuple(self.condition(v, scope, smap, (*path, "all", i))
+                             for i, v in enumerate(value.all)))
+        if value.any is not None:
+            return AnyOf(tuple(self.condition(v, scope, smap, (*path, "any", i))
+                               for i, v in enumerate(value.any)))
+        assert value.not_ is not None
+        return negate_expr(self.condition(value.not_, scope, smap, (*path, "not")))
+
+    # --- policy -----------------------------------------------------------------------------
+    def policy(self, loaded: LoadedFile | None, vocab: Vocabulary) -> Policy | None:
+        if loaded is None or not isinstance(loaded.model, PolicyFile):
+            return None
+        spec, smap = loaded.model, loaded.smap
+        before = len(self.issues)
+        cites: dict[str, tuple[CitationRef, ...]] = {}
+        for rid, rec in spec.records.items():
+            cites[f"record:{rid}"] = self.cite(rec.citation, spec.sources, smap,
+                                               ("records", rid, "citation"))
+        for direction, dr in spec.direction_records.items():
+            for i, rec_id in enumerate(dr.records):
+                self.record(rec_id, spec, smap, ("direction_records", direction, "records", i))
+            cites[f"direction:{direction}"] = self.cite(
+                dr.citation, spec.sources, smap, ("direction_records", direction, "citation"))
+        for i, rec_id in enumerate(spec.emergency_bypass.deferrable_records):
+            self.record(rec_id, spec, smap, ("emergency_bypass", "deferrable_records", i))
+        self.record(spec.refusal.record, spec, smap, ("refusal", "record"))
+        for key, value in (("emergency_bypass", spec.emergency_bypass.citation),
+                           ("refusal", spec.refusal.citation),
+                           ("destination", spec.destination.citation)):
+            cites[key] = self.cite(value, spec.sources, smap, (key, "citation"))
+        if sorted(spec.combination) != sorted(["emergency", "up", "stay", "down"]):
+            msg = "combination must list emergency, up, stay and down once each"
+            self.issues.append(smap.issue(("combination",), msg, "bad-policy"))
+        for d in ("up", "down"):
+            if d not in spec.direction_records:
+                self.issues.append(smap.issue(("direction_records",),
+                                              f"records for '{d}' are missing", "bad-policy"))
+        scope = Scope(vocab.info, {}, lambda name: None)
+        bypass = self.condition(spec.emergency_bypass.when, scope, smap,
+                                ("emergency_bypass", "when"))
+        if len(self.issues) > before:
+            return None
+        return Policy(spec, loaded.sha256, loaded.name, bypass, cites)
+
+    # --- rulesets ---------------------------------------------------------------------------
+    def ruleset(
+        self, loaded: LoadedFile, spec: RulesetFile, vocab: Vocabulary, policy: Policy,
+        offset: int,
+    ) -> RulesetIR | None:
+        smap = loaded.smap
+        before = len(self.issues)
+        values: dict[str, Scalar] = {}
+        cond_defs: dict[str, Definition] = {}
+        computed_defs: dict[str, Definition] = {}
+        for name, d in spec.definitions.items():
+            path: Path = ("definitions", name)
+            kinds = [k for k in ("value", "when", "compute") if getattr(d, k) is not None]
+            if len(kinds) != 1:
+                msg = "a definition has exactly one of value, when, compute"
+                self.issues.append(smap.issue(path, msg, "schema"))
+                continue
+            if name in vocab.facts:
+                msg = f"'{name}' is already a fact in the vocabulary; choose another name"
+                self.issues.append(smap.issue(path, msg, "duplicate-id", key=True))
+                continue
+            self.cite(d.citation, spec.sources, smap, (*path, "citation"))
+            if d.value is not None:
+                if isinstance(d.value, int | float) and not isinstance(d.value, bool) \
+                        and d.citation is None:
+                    msg = f"threshold '{name}' has no citation"
+                    hint = "add citation: {source: ..., clause: ...}; unsourced numbers are left out"
+                    self.issues.append(smap.issue(path, msg, "unknown-source", hint, key=True))
+                values[name] = d.value
+            elif d.when is not None:
+                cond_defs[name] = d
+            else:
+                computed_defs[name] = d
+        bound: dict[str, Expr] = {}
+        visiting: list[str] = []
+        facts: dict[str, FactInfo] = dict(vocab.info)
+
+        def named(name: str) -> Expr | None:
+            if name not in cond_defs:
+                return None
+            if name in bound:
+                return bound[name]
+            if name in visiting:
+                cycle = " → ".join([*visiting[visiting.index(name):], name])
+                raise BindError(f"definitions refer to each other in a cycle: {cycle}", 0,
+                                "definition-cycle")
+            visiting.append(name)
+            try:
+                when = cond_defs[name].when
+                assert when is not None
+                bound[name] = self.condition(when, scope, smap, ("definitions", name, "when"))
+            finally:
+                visiting.pop()
+            return bound[name]
+
+        scope = Scope(facts, values, named)
+        computed: list[Computed] = []
+        for name, d in computed_defs.items():
+            item = self.computed(name, d, spec.id, scope, smap)
+            if item is not None:
+                computed.append(item)
+                facts[name] = item.info
+        for name in cond_defs:
+            try:
+                named(name)
+            except BindError as exc:
+                self.issues.append(smap.issue(("definitions", name), exc.message,
+                                              exc.code, key=True))  # type: ignore[arg-type]
+        rules: list[CompiledRule] = []
+        thresholds: dict[str, tuple[tuple[str, str, float], ...]] = {}
+        for i, rule in enumerate(spec.rules):
+            path = ("rules", i)
+            if rule.id in self.rule_ids:
+                msg = f"rule id '{rule.id}' is already used in {self.rule_ids[rule.id]}"
+                self.issues.append(smap.issue((*path, "id"), msg, "duplicate-id"))
+            self.rule_ids.setdefault(rule.id, loaded.name)
+            try:
+                expr = self.condition(rule.when, scope, smap, (*path, "when"))
+            except BindError as exc:
+                self.issues.append(smap.issue((*path, "when"), exc.message, exc.code))  # type: ignore[arg-type]
+                expr = Const(False)
+            for j, rec in enumerate(rule.records):
+                self.record(rec, policy.spec, smap, (*path, "records", j))
+            cits = self.cite(rule.citation, spec.sources, smap, (*path, "citation"))
+            self.check_rule_shape(rule.direction, rule.urgency, rule.target_level, smap, path)
+            specialty = rule.specialty or spec.specialty
+            line, _ = smap.locate(path)
+            note = rule.note if not isinstance(rule.note, str) else None
+            rules.append(CompiledRule(
+                rule.id, spec.id, offset + i, rule.title, expr, tuple(facts_of(expr)),
+                rule.direction, rule.urgency, rule.target_level, tuple(rule.records), cits,
+                tuple(rule.advice), specialty, rule.criterion, note, loaded.name, line,
+            ))
+            thresholds[rule.id] = tuple(
+                (a.fact, a.op, float(a.value)) for a in thresholds_of(expr)  # type: ignore[arg-type]
+            )
+        cases = self.cases(spec.cases, smap, vocab, policy, spec.id)
+        if len(self.issues) > before:
+            return None
+        return RulesetIR(spec.id, spec.version, loaded.sha256, loaded.name, spec.title,
+                         spec.specialty, tuple(rules), tuple(computed), tuple(cases), thresholds,
+                         values)
+
+    def check_rule_shape(
+        self, direction: str, urgency: str | None, target: str | None, smap: SourceMap,
+        path: Path,
+    ) -> None:
+        if urgency is not None and direction != "up":
+            msg = f"urgency applies to up-transfers only (this rule is '{direction}')"
+            self.issues.append(smap.issue((*path, "urgency"), msg, "schema", "remove urgency"))
+        if direction == "up" and target == "primary":
+            msg = "an up-transfer cannot target primary care"
+            self.issues.append(smap.issue((*path, "target_level"), msg, "schema"))
+        if direction == "down" and target == "tertiary":
+            msg = "a down-transfer cannot target tertiary care"
+            self.issues.append(smap.issue((*path, "target_level"), msg, "schema"))
+        if direction == "stay" and target is not None:
+            msg = "a stay rule has no target level"
+            self.issues.append(smap.issue((*path, "target_level"), msg, "schema"))
+
+    def computed(
+        self, name: str, d: Definition, ruleset: str, scope: Scope, smap: SourceMap
+    ) -> Computed | None:
+        path: Path = ("definitions", name)
+        if name in self.computed_names:
+            msg = f"computed value '{name}' is also defined in {self.computed_names[name]}"
+            self.issues.append(smap.issue(path, msg, "duplicate-id", key=True))
+            return None
+        self.computed_names[name] = smap.file
+        if d.type is None or d.range is None:
+            msg = f"computed value '{name}' needs type (number or integer) and range"
+            self.issues.append(smap.issue(path, msg, "schema", key=True))
+            return None
+        info = FactInfo(d.type, (), d.unit, (d.range[0], d.range[1]))
+        arith: Arith | Name | float | int | None = None
+        pieces: list[tuple[Expr, float | int]] = []
+        inputs: list[str] = []
+        if isinstance(d.compute, str):
+            try:
+                arith = parse_arithmetic(d.compute)
+            except ConditionSyntaxError as exc:
+                line, col = smap.text_position((*path, "compute"), exc.offset)
+                self.issues.append(Issue(smap.file, line, col, f"definitions.{name}.compute",
+                                         exc.message, exc.code, exc.suggestion))  # type: ignore[arg-type]
+                return None
+            for ref in arith_names(arith):
+                fact = scope.facts.get(ref.name)
+                if fact is not None and fact.type in ("number", "integer"):
+                    inputs.append(ref.name)
+                elif not (ref.name in scope.values and isinstance(scope.values[ref.name],
+                                                                   int | float)):
+                    line, col = smap.text_position((*path, "compute"), ref.offset)
+                    hint = scope.suggest(ref.name, scope.all_names())
+                    msg = f"'{ref.name}' is not a number fact or a named number"
+                    self.issues.append(Issue(smap.file, line, col, f"definitions.{name}.compute",
+                                             msg, "unknown-fact", hint))
+                    return None
+        else:
+            for i, piece in enumerate(d.compute or []):
+                expr = self.condition(piece.when, scope, smap, (*path, "compute", i, "when"))
+                pieces.append((expr, piece.value))
+                inputs.extend(facts_of(expr))
+        if d.otherwise is not None:
+            other = scope.facts.get(d.otherwise)
+            if other is None or other.type not in ("number", "integer"):
+                hint = scope.suggest(d.otherwise, list(scope.facts))
+                msg = f"otherwise must name a number fact (got '{d.otherwise}')"
+                self.issues.append(smap.issue((*path, "otherwise"), msg, "unknown-fact", hint))
+                return None
+            inputs.append(d.otherwise)
+        return Computed(name, ruleset, info, arith, tuple(pieces), d.otherwise,
+                        tuple(dict.fromkeys(inputs)))
+
+    # --- cases ------------------------------------------------------------------------------
+    def cases(
+        self, cases: list[Case], smap: SourceMap, vocab: Vocabulary, policy: Policy,
+        ruleset: str | None,
+    ) -> list[CaseSpec]:
+        out: list[CaseSpec] = []
+        for i, case in enumerate(cases):
+            path: Path = ("cases", i)
+            try:
+                vocab.validate(case.facts)
+            except FactsError as exc:
+                for fi in exc.issues:
+                    where = (*path, "facts", fi.fact) if fi.fact in case.facts else (*path, "facts")
+                    self.issues.append(smap.issue(where, fi.message, "bad-case", fi.suggestion))
+            conditions = tuple(case.conditions or ([ruleset] if ruleset else []))
+            if not conditions:
+                msg = "a case in a cases file must list the rulesets it evaluates"
+                self.issues.append(smap.issue(path, msg, "bad-case", "add conditions: [...]"))
+            line, _ = smap.locate(path)
+            out.append(CaseSpec(case, case.expect, conditions, smap.file, line, i))
+        return out
+
+    def check_case_refs(self, spec: CaseSpec, rules: set[str], rulesets: set[str],
+                        policy: Policy) -> None:
+        from ._sourcemap import SourceMap as _SM  # noqa: F401  (kept for clarity of types)
+
+        def add(msg: str, code: str, hint: str | None = None) -> None:
+            self.issues.append(Issue(spec.file, spec.line, 1, f"cases.{spec.index}", msg,
+                                     code, hint))  # type: ignore[arg-type]
+
+        for cond in spec.conditions:
+            if cond not in rulesets:
+                close = difflib.get_close_matches(cond, sorted(rulesets), n=1)
+                add(f"unknown ruleset '{cond}'", "bad-case",
+                    f"did you mean '{close[0]}'?" if close else None)
+        for rid in [*(spec.expect.fired or []), *(spec.expect.not_fired or [])]:
+            if rid not in rules:
+                close = difflib.get_close_matches(rid, sorted(rules), n=1)
+                add(f"unknown rule '{rid}'", "bad-case",
+                    f"did you mean '{close[0]}'?" if close else None)
+        for rec in [*(spec.expect.records or []), *(spec.expect.deferrable or [])]:
+            if rec not in policy.spec.records:
+                add(f"unknown record '{rec}'", "unknown-record")
+
+    def check_facts_limit(self, rules: list[CompiledRule], rulesets: dict[str, RulesetIR],
+                          vocab: Vocabulary) -> None:
+        used = {f for r in rules for f in r.facts}
+        if len(used) > MAX_FACTS:
+            msg = f"rules read {len(used)} facts; the engine takes at most {MAX_FACTS}"
+            self.issues.append(Issue("(rulesets)", 1, 1, "", msg, "schema"))

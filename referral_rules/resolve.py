@@ -1,0 +1,270 @@
+"""Resolve: turn the set of fired rules into a Decision, by the policy.
+
+Semantics (shared/design.md "Decision semantics", in the policy's ``combination`` order):
+any emergency → up with urgency emergency; else any up → up; else any explicit stay → stay;
+else any down → down; else stay, "no criterion met". Direction is relative to the patient's
+current level: nothing goes above tertiary or below primary (up at tertiary and down at
+primary are stay). Missing facts never fire a rule; a rule they leave undetermined is reported
+when it could change the direction or urgency, and the decision is then incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .decision import (
+    DISCLAIMER,
+    Citation,
+    Decision,
+    Destination,
+    FiredRule,
+    MissingFact,
+    Reason,
+    RefusalRequirement,
+    RequiredRecord,
+    RulesetRef,
+)
+from .ir import Bundle, CitationRef, CompiledRule
+from .model import Text
+
+__all__ = ["Outcome", "Resolver"]
+
+LEVELS = ("primary", "secondary", "tertiary")
+_URGENCY_RANK = {None: 0, "routine": 1, "urgent": 2, "emergency": 3}
+
+REASONS: dict[str, Text] = {
+    "no_criterion_met": Text(zh="未满足任何转诊标准，继续在当前机构管理。",
+                             en="No referral criterion is met; continue care at this level."),
+    "at_highest_level": Text(zh="已在三级医院，符合上转标准但无更高级别可转，应在本院处置。",
+                             en="Up-transfer criteria are met but the patient is already at "
+                                "tertiary level: manage here."),
+    "at_primary_level": Text(zh="已在基层医疗机构，符合下转标准即继续在基层管理。",
+                             en="Down-transfer criteria are met and the patient is already in "
+                                "primary care: continue care here."),
+    "stay_criterion": Text(zh="符合留治标准（如术后尚未达到出院/下转条件）。",
+                           en="A criterion to stay is met (e.g. post-operative discharge "
+                              "criteria not yet met)."),
+    "stay_blocks_down": Text(zh="另一病种的留治标准优先于下转标准，暂不下转。",
+                             en="A stay criterion of another condition takes precedence over "
+                                "the down-transfer criteria: not sent down."),
+    "up_overrides_down": Text(zh="上转标准优先于下转标准。",
+                              en="Up-transfer criteria take precedence over down-transfer "
+                                 "criteria."),
+    "emergency_bypass": Text(zh="急危重症/120/群体性事件：可直接或就近转诊，转诊证明事后补办。",
+                             en="Critical, 120-ambulance or mass-casualty patient: transfer "
+                                "directly or to the nearest capable hospital and complete the "
+                                "referral certificate afterwards."),
+    "patient_declined": Text(zh="患者或家属拒绝转诊：须在转诊单上写明理由并签字，转诊不进行。",
+                             en="The patient or family declines the transfer: the reason must be "
+                                "written on the referral form and signed; the transfer does not "
+                                "proceed."),
+    "incomplete": Text(zh="缺少的信息可能改变转诊方向或紧急程度，请补充后重新评估。",
+                       en="Missing facts could change the direction or urgency: add them and "
+                          "evaluate again."),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The direction part of a decision."""
+
+    direction: str
+    urgency: str | None
+    target: str | None
+    deciding: tuple[CompiledRule, ...]
+    reasons: tuple[str, ...]
+
+
+def _category(rule: CompiledRule) -> str:
+    return "emergency" if rule.direction == "up" and rule.urgency == "emergency" else rule.direction
+
+
+def outcome(rules: Sequence[CompiledRule], current: str, order: Sequence[str]) -> Outcome:
+    """Direction, urgency and target level for the fired ``rules`` at ``current`` level."""
+    categories = {_category(r) for r in rules}
+    winner = next((c for c in order if c in categories), None)
+    if winner is None:
+        return Outcome("stay", None, None, (), ("no_criterion_met",))
+    direction = "up" if winner in ("emergency", "up") else winner
+    deciding = tuple(r for r in rules if r.direction == direction)
+    reasons: list[str] = []
+    level = LEVELS.index(current)
+    if direction == "stay":
+        reasons.append("stay_criterion")
+        if "down" in categories:
+            reasons.append("stay_blocks_down")
+        return Outcome("stay", None, None, deciding, tuple(reasons))
+    if direction == "up":
+        if "down" in categories:
+            reasons.append("up_overrides_down")
+        if level == len(LEVELS) - 1:
+            return Outcome("stay", None, None, deciding, ("at_highest_level", *reasons))
+        urgency = max((r.urgency for r in deciding), key=lambda u: _URGENCY_RANK[u])
+        wanted = max(LEVELS.index(r.target_level) if r.target_level else level + 1
+                     for r in deciding)
+        return Outcome("up", urgency, LEVELS[max(wanted, level + 1)], deciding, tuple(reasons))
+    if level == 0:
+        return Outcome("stay", None, None, deciding, ("at_primary_level",))
+    wanted = max(LEVELS.index(r.target_level) if r.target_level else 0 for r in deciding)
+    return Outcome("down", None, LEVELS[min(wanted, level - 1)], deciding, tuple(reasons))
+
+
+def _cite(refs: Iterable[CitationRef]) -> tuple[Citation, ...]:
+    return tuple(Citation.model_construct(source=c.source, title=c.title, clause=c.clause,
+                                          quote=c.quote, url=c.url) for c in refs)
+
+
+class Resolver:
+    """Builds Decisions for one Bundle."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.policy = bundle.policy.spec
+        self.order = tuple(self.policy.combination)
+        self.record_order = {rid: i for i, rid in enumerate(self.policy.records)}
+        self.computed_inputs = {c.name: c.inputs for rs in bundle.rulesets.values()
+                                for c in rs.computed}
+        cites = bundle.policy.citations
+        self.refusal_cites = _cite(cites["refusal"])
+        self.bypass_cites = _cite(cites["emergency_bypass"])
+        self.destination_cites = _cite(cites["destination"])
+        refusal = self.policy.refusal
+        self.capture_labels = dict(refusal.captures)
+        self.captures = tuple(refusal.captures)
+
+    def refs(self, conditions: Sequence[str]) -> tuple[RulesetRef, ...]:
+        b = self.bundle
+        out = [RulesetRef.model_construct(id="facts", version=b.vocabulary.version,
+                                          sha256=b.vocabulary_sha256),
+               RulesetRef.model_construct(id="policy", version=self.policy.version,
+                                          sha256=b.policy.sha256)]
+        out.extend(RulesetRef.model_construct(id=c, version=b.rulesets[c].version,
+                                              sha256=b.rulesets[c].sha256)
+                   for c in conditions)
+        return tuple(out)
+
+    def decide(
+        self,
+        facts: dict[str, Any],
+        fired_idx: Sequence[int],
+        undetermined_idx: Sequence[int],
+        refs: tuple[RulesetRef, ...],
+        bypass: bool,
+    ) -> Decision:
+        """The Decision for validated ``facts`` and the fired / undetermined rule indexes."""
+        rules = self.bundle.rules
+        fired = [rules[i] for i in fired_idx]
+        current = facts["care_level"]
+        out = outcome(fired, current, self.order)
+        reasons = list(out.reasons)
+        relevant = [rules[i] for i in undetermined_idx
+                    if self._matters(out, fired, rules[i], current)]
+        direction, urgency = out.direction, out.urgency
+        transfer = direction in ("up", "down")
+        bypass = transfer and direction == "up" and (bypass or urgency == "emergency")
+        if bypass:
+            reasons.append("emergency_bypass")
+        declined = facts.get("accepts_transfer") == "no"
+        refusal = self._refusal(direction, declined)
+        if refusal.status == "required_now":
+            reasons.append("patient_declined")
+        records = self._records(direction, out.deciding, bypass, refusal) if transfer else ()
+        missing = self._missing(relevant, facts)
+        if relevant:
+            reasons.append("incomplete")
+        return Decision.model_construct(
+            direction=direction,
+            urgency=urgency,
+            current_level=current,
+            target_level=out.target,
+            destination=self._destination(out, bypass) if direction == "up" else None,
+            reasons=tuple(Reason.model_construct(code=c, text=REASONS[c]) for c in reasons),
+            fired=tuple(self._fired(r, facts) for r in fired),
+            records=records,
+            refusal=refusal,
+            advice=tuple(dict.fromkeys(a for r in out.deciding for a in r.advice))
+            if transfer else (),
+            complete=not relevant,
+            missing_facts=missing,
+            undetermined_rules=tuple(r.id for r in relevant),
+            rulesets=refs,
+            disclaimer=DISCLAIMER,
+        )
+
+    def _matters(self, now: Outcome, fired: list[CompiledRule], rule: CompiledRule,
+                 current: str) -> bool:
+        other = outcome([*fired, rule], current, self.order)
+        return (other.direction, other.urgency, other.target) != (
+            now.direction, now.urgency, now.target)
+
+    def _fired(self, rule: CompiledRule, facts: dict[str, Any]) -> FiredRule:
+        matched = {f: facts[f] for f in sorted(rule.facts) if f in facts}
+        return FiredRule.model_construct(
+            id=rule.id, ruleset=rule.ruleset, criterion=rule.criterion, title=rule.title,
+            direction=rule.direction, urgency=rule.urgency, matched=matched,
+            citations=_cite(rule.citations), note=rule.note,
+        )
+
+    def _records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
+                 refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
+        need: dict[str, list[str]] = {}
+        for rec in self.policy.direction_records[direction].records:  # type: ignore[index]
+            need.setdefault(rec, []).append(f"policy:direction_records.{direction}")
+        for rule in deciding:
+            for rec in rule.records:
+                need.setdefault(rec, []).append(rule.id)
+        if refusal.status == "required_now" and refusal.record:
+            need.setdefault(refusal.record, []).append("policy:refusal")
+        deferrable = set(self.policy.emergency_bypass.deferrable_records) if bypass else set()
+        spec = self.policy.records
+        return tuple(
+            RequiredRecord.model_construct(
+                id=rid, title=Text.model_construct(zh=spec[rid].zh, en=spec[rid].en),
+                required_by=tuple(dict.fromkeys(need[rid])), deferrable=rid in deferrable)
+            for rid in sorted(need, key=self.record_order.__getitem__)
+        )
+
+    def _refusal(self, direction: str, declined: bool) -> RefusalRequirement:
+        if direction not in self.policy.refusal.applies_to:
+            return RefusalRequirement.model_construct(
+                status="not_applicable", transfer_proceeds=False, record=None, captures=(),
+                capture_labels={}, kept_in=None, citations=())
+        return RefusalRequirement.model_construct(
+            status="required_now" if declined else "required_if_declined",
+            transfer_proceeds=not declined,
+            record=self.policy.refusal.record,
+            captures=self.captures,
+            capture_labels=self.capture_labels,
+            kept_in=self.policy.refusal.kept_in,
+            citations=self.refusal_cites,
+        )
+
+    def _destination(self, out: Outcome, bypass: bool) -> Destination:
+        dest = self.policy.destination
+        if bypass:
+            return Destination.model_construct(
+                kind="nearest_capable", text=self.policy.emergency_bypass.destination,
+                specialty=None, citations=self.bypass_cites)
+        specialties = sorted({r.specialty for r in out.deciding if r.specialty}
+                             & set(dest.specialty_exceptions))
+        if specialties:
+            return Destination.model_construct(
+                kind="specialty_allowed", text=dest.specialty, specialty=specialties[0],
+                citations=self.destination_cites)
+        return Destination.model_construct(kind="same_consortium", text=dest.default,
+                                           specialty=None, citations=self.destination_cites)
+
+    def _missing(self, relevant: Sequence[CompiledRule],
+                 facts: dict[str, Any]) -> tuple[MissingFact, ...]:
+        need: dict[str, list[str]] = {}
+        for rule in relevant:
+            for fact in rule.facts:
+                if fact in facts:
+                    continue
+                for name in self.computed_inputs.get(fact, (fact,)):
+                    if name not in facts:
+                        need.setdefault(name, []).append(rule.id)
+        return tuple(MissingFact.model_construct(fact=f, needed_by=tuple(dict.fromkeys(need[f])))
+                     for f in sorted(need))

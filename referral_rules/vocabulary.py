@@ -1,0 +1,142 @@
+"""The fact vocabulary, and strict validation of a patient record against it.
+
+durable_rules coerces silently (``"90"`` fires ``sbp >= 180``, a missing key is a silent
+non-match, NaN never matches), so every record is validated here first: wrong type, NaN or
+infinity, out-of-range, a value not allowed, an unknown name (with did-you-mean) and a missing
+required fact each give a ``FactIssue`` naming the fact. ``null`` means absent.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .bind import FactInfo
+from .errors import FactIssue, FactsError
+from .model import FactSpec, VocabularyFile
+
+__all__ = ["Vocabulary"]
+
+MAX_FACTS = 240  # durable_rules rejects facts with more than 255 properties
+
+
+class Vocabulary:
+    """Every fact a rule or a patient record may use, with a validator for records."""
+
+    def __init__(self, spec: VocabularyFile) -> None:
+        self.spec = spec
+        self.version = spec.version
+        self.facts: dict[str, FactSpec] = dict(spec.facts)
+        self.info: dict[str, FactInfo] = {
+            name: FactInfo(
+                fact.type,
+                tuple(fact.values or ()),
+                fact.unit,
+                (fact.range[0], fact.range[1]) if fact.range else None,
+            )
+            for name, fact in self.facts.items()
+        }
+        self.required = tuple(n for n, f in self.facts.items() if f.required)
+        self.model = _patient_model(self.facts)
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of a patient record (for integrators and the service's OpenAPI)."""
+        return self.model.model_json_schema()
+
+    def validate(self, record: object) -> dict[str, Any]:
+        """Return the record's present facts, or raise FactsError naming every bad fact."""
+        if not isinstance(record, Mapping):
+            kind = type(record).__name__
+            issue = FactIssue("(record)", "not-an-object", f"facts must be an object, got {kind}")
+            raise FactsError([issue])
+        try:
+            model = self.model.model_validate(record)
+        except ValidationError as exc:
+            raise FactsError(self._issues(exc, record)) from None
+        values = model.__dict__
+        return {k: values[k] for k in record if values[k] is not None}
+
+    def _issues(self, exc: ValidationError, record: Mapping[Any, Any]) -> list[FactIssue]:
+        issues: list[FactIssue] = []
+        for err in exc.errors(include_url=False):
+            name = str(err["loc"][0]) if err["loc"] else "(record)"
+            issues.append(self._issue(name, err["type"], record.get(name)))
+        return issues
+
+    def _issue(self, name: str, kind: str, value: object) -> FactIssue:
+        fact = self.facts.get(name)
+        if fact is None:
+            close = difflib.get_close_matches(name, list(self.facts), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "see docs/facts.md for the names"
+            return FactIssue(name, "unknown-fact", f"unknown fact '{name}'", hint)
+        got = _describe(value)
+        if kind == "missing":
+            return FactIssue(name, "missing-required", f"'{name}' is required ({fact.en})")
+        if kind == "finite_number" or (isinstance(value, float) and not math.isfinite(value)):
+            return FactIssue(name, "not-finite", f"'{name}' must be a finite number (got {got})")
+        if fact.type in ("number", "integer"):
+            lo, hi = fact.range or (-math.inf, math.inf)
+            unit = f" {fact.unit}" if fact.unit else ""
+            if isinstance(value, int | float) and not isinstance(value, bool) and kind in (
+                "greater_than_equal", "less_than_equal"
+            ):
+                msg = f"'{name}' must be between {_num(lo)} and {_num(hi)}{unit} (got {got})"
+                return FactIssue(name, "out-of-range", msg, "check the value and its unit")
+            what = "a whole number" if fact.type == "integer" else "a number"
+            hint = "send numbers without quotes" if isinstance(value, str) else None
+            msg = f"'{name}' must be {what}{unit} (got {got})"
+            return FactIssue(name, "wrong-type", msg, hint)
+        if fact.type == "boolean":
+            hint = "send true or false without quotes" if isinstance(value, str | int) else None
+            return FactIssue(name, "wrong-type", f"'{name}' must be true or false (got {got})",
+                             hint)
+        allowed = ", ".join(fact.values or [])
+        if not isinstance(value, str):
+            msg = f"'{name}' must be one of {allowed} (got {got})"
+            return FactIssue(name, "wrong-type", msg)
+        close = difflib.get_close_matches(value, fact.values or [], n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else None
+        msg = f"'{name}' must be one of {allowed} (got {got})"
+        return FactIssue(name, "not-allowed", msg, hint)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"'{shown}', a string"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}, a boolean"
+    if isinstance(value, int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _field_type(fact: FactSpec) -> Any:
+    if fact.type == "boolean":
+        return bool
+    if fact.type == "enum":
+        return Literal[tuple(fact.values or ())]
+    lo, hi = fact.range or (None, None)
+    base = float if fact.type == "number" else int
+    return Annotated[base, Field(ge=lo, le=hi, allow_inf_nan=False)]
+
+
+def _patient_model(facts: Mapping[str, FactSpec]) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for name, fact in facts.items():
+        desc = f"{fact.en} / {fact.zh}" + (f" [{fact.unit}]" if fact.unit else "")
+        if fact.required:
+            fields[name] = (_field_type(fact), Field(description=desc))
+        else:
+            fields[name] = (_field_type(fact) | None, Field(None, description=desc))
+    config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    model: type[BaseModel] = create_model("PatientFacts", __config__=config, **fields)
+    return model
