@@ -101,8 +101,8 @@ def _const(scope: Scope, fact: str, info: FactInfo, value: Scalar | Name, op: st
     """Resolve and type-check the constant side of a comparison with ``fact``."""
     if isinstance(value, Name):
         if info.type == "enum" and value.name in info.values:
-            return value.name
-        if value.name in scope.values:
+            resolved: Scalar = value.name
+        elif value.name in scope.values:
             resolved = scope.values[value.name]
         elif value.name in scope.facts:
             msg = f"'{value.name}' is a fact; compare a fact with a number or a named threshold"

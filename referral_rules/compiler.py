@@ -15,9 +15,10 @@ from typing import Any
 from .bind import All, AnyOf, Atom, Const, Expr
 from .ir import CompiledRule
 
-__all__ = ["RESERVED", "kleene", "python_matchers", "rule_name", "to_durable"]
+__all__ = ["INIT_RULE", "RESERVED", "kleene", "python_matchers", "rule_name", "to_durable"]
 
 RESERVED = "_rr"  # a constant property added to every asserted fact
+INIT_RULE = "init"
 _DURABLE_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
 
 
@@ -52,6 +53,9 @@ def _durable(expr: Expr) -> dict[str, Any]:
 def to_durable(rules: Iterable[CompiledRule]) -> str:
     """The durable_rules ruleset JSON for ``rules`` (one rule per fact pattern)."""
     ruleset = {rule_name(r.index): {"all": [{"m": _durable(r.expr)}]} for r in rules}
+    # A rule only the engine wrapper's start-up fact matches: a session whose state was created
+    # by a match can later be deleted safely (delete_state aborts the process otherwise).
+    ruleset[INIT_RULE] = {"all": [{"m": {RESERVED: 3}}]}
     return json.dumps(ruleset, ensure_ascii=False, sort_keys=True)
 
 

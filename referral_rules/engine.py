@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from .compiler import RESERVED, to_durable
+from .compiler import INIT_RULE, RESERVED, to_durable
 from .errors import EngineError
 from .ir import CompiledRule
 
@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover
     _dre = None
 
 _FACT_ID = '"id":"__referral_rules_patient__"'
+_INIT_FACT = '{"id":"__referral_rules_init__","%s":3}' % RESERVED
 
 
 def available() -> bool:
@@ -47,6 +48,7 @@ class DurableMatcher:
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
         self.name = f"referral_rules_{digest}"
         self._index = {f"r{r.index}": r.index for r in rules}
+        self._index[INIT_RULE] = -1
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: list[int] = []
@@ -56,6 +58,13 @@ class DurableMatcher:
         handle: int | None = getattr(self._local, "handle", None)
         if handle is None:
             handle = _dre.create_ruleset(self.name, self.source)
+            # Create the session state with a match: durable_rules aborts the process in
+            # delete_state() for a session that has only ever seen non-matching facts.
+            fired = self._run(handle, _INIT_FACT)
+            if fired != [-1]:
+                _dre.delete_ruleset(handle)
+                msg = "durable_rules did not fire its start-up rule"
+                raise EngineError(msg)
             self._local.handle = handle
             with self._lock:
                 self._handles.append(handle)
@@ -94,9 +103,10 @@ class DurableMatcher:
             code = result[0]
             if code == 0:
                 state = result[1]
-                action = _dre.start_action_for_state(handle, state)
+                first = _dre.start_action_for_state(handle, state)
+                action = first[1] if first else None
                 while action:
-                    for name in json.loads(action[1]):
+                    for name in json.loads(action):
                         fired.add(self._index[name])
                     action = _dre.complete_and_start_action(handle, state)
             elif code != 1:  # 1: no rule matched

@@ -22,6 +22,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "refusal_now": "患者或家属已拒绝转诊：现在须在转诊单上写明拒绝理由并签字，转诊不进行；需记录：",
         "missing": "信息不完整，以下缺失的信息可能改变建议", "needed_by": "涉及标准",
         "advice": "提示", "notes": "说明", "versions": "规则版本", "sep": "；", "colon": "：",
+        "stop": "。",
     },
     "en": {
         "up": "transfer up", "down": "transfer down", "stay": "no transfer: continue care here",
@@ -39,7 +40,7 @@ _WORDS: dict[str, dict[str, str]] = {
                        "form and have it signed now; the transfer does not proceed. Record:",
         "missing": "Incomplete: these missing facts could change the advice",
         "needed_by": "needed by", "advice": "Advice", "notes": "Notes",
-        "versions": "Rules used", "sep": "; ", "colon": ": ",
+        "versions": "Rules used", "sep": "; ", "colon": ": ", "stop": ". ",
     },
 }
 
@@ -87,7 +88,8 @@ def explain(decision: Decision, lang: Lang = "en") -> str:
         key = "refusal_now" if refusal.status == "required_now" else "refusal_if"
         labels = w["sep"].join(getattr(refusal.capture_labels[c], lang) for c in refusal.captures)
         kept = getattr(refusal.kept_in, lang) if refusal.kept_in else ""
-        lines.append(f"{w['refusal']}{w['colon']}{w[key]} {labels}. {kept}".rstrip())
+        space = " " if lang == "en" else ""
+        lines.append(f"{w['refusal']}{w['colon']}{w[key]}{space}{labels}{w['stop']}{kept}".rstrip())
     if decision.advice:
         lines.append(f"{w['advice']}{w['colon']}")
         lines.extend(f"  - {getattr(a, lang)}" for a in decision.advice)
@@ -102,4 +104,4 @@ def explain(decision: Decision, lang: Lang = "en") -> str:
     versions = ", ".join(f"{r.id} {r.version}" for r in decision.rulesets)
     lines.append(f"{w['versions']}{w['colon']}{versions}")
     lines.append(getattr(decision.disclaimer, lang))
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"

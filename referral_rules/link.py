@@ -25,7 +25,7 @@ from .bind import (
 from .conditions import Arith, ConditionSyntaxError, Name, parse_arithmetic, parse_condition
 from .errors import FactsError, Issue, RulesetError
 from .ir import Bundle, CaseSpec, CitationRef, CompiledRule, Computed, Policy, RulesetIR
-from .loader import LoadedFile, read_directory
+from .loader import LoadedFile, read_directory, salvage
 from .model import Block, Case, CasesFile, Citation, Definition, PolicyFile, RulesetFile, Source
 from .vocabulary import MAX_FACTS, Vocabulary
 
@@ -47,9 +47,10 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
     rulesets: dict[str, RulesetIR] = {}
     rules: list[CompiledRule] = []
     for loaded in src.rulesets:
-        if vocab is None or policy is None or not isinstance(loaded.model, RulesetFile):
+        if vocab is None or policy is None:
             continue
-        ir = linker.ruleset(loaded, loaded.model, vocab, policy, len(rules))
+        model = loaded.model if isinstance(loaded.model, RulesetFile) else salvage(loaded.data)
+        ir = linker.ruleset(loaded, model, vocab, policy, len(rules))
         if ir is None:
             continue
         if ir.id in rulesets:
@@ -98,7 +99,7 @@ class _Linker:
             path: Path = ("facts", name)
             if fact.type in ("number", "integer") and fact.range is None:
                 self.issues.append(smap.issue(path, f"'{name}' needs a plausible range",
-                                              "schema", "add range: [min, max]"))
+                                              "schema", "add range: [min, max]", key=True))
                 ok = False
             if fact.range is not None and fact.range[0] > fact.range[1]:
                 self.issues.append(smap.issue((*path, "range"), "range min is above max",
@@ -106,7 +107,7 @@ class _Linker:
                 ok = False
             if fact.type == "enum" and not fact.values:
                 self.issues.append(smap.issue(path, f"'{name}' is an enum and needs values",
-                                              "schema", "add values: [a, b]"))
+                                              "schema", "add values: [a, b]", key=True))
                 ok = False
             if fact.type != "enum" and fact.values is not None:
                 self.issues.append(smap.issue((*path, "values"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ._sourcemap import Path, SourceMap, load_yaml
 from .errors import Issue
@@ -38,7 +38,7 @@ from .model import (
     VocabularyFile,
 )
 
-__all__ = ["LoadedFile", "Sources", "read_directory", "read_file"]
+__all__ = ["LoadedFile", "Sources", "read_directory", "read_file", "salvage"]
 
 M = TypeVar("M", bound=BaseModel)
 VOCABULARY = "facts.yaml"
@@ -62,6 +62,7 @@ class LoadedFile:
     sha256: str
     smap: SourceMap
     model: BaseModel | None
+    data: Any = None
 
 
 @dataclass
@@ -96,6 +97,9 @@ def read_directory(directory: str | FsPath) -> Sources:
             out.policy = read_file(path, PolicyFile, out.issues)
         else:
             loaded = read_file(path, None, out.issues)
+            if loaded.model is None and isinstance(loaded.data, dict) and "rules" in loaded.data:
+                out.rulesets.append(loaded)
+                continue
             if loaded.model is None:
                 continue
             if isinstance(loaded.model, RulesetFile):
@@ -129,7 +133,56 @@ def read_file(
         return LoadedFile(name, sha, smap, None)
     if model is None:
         model = RulesetFile if "rules" in data or "cases" not in data else CasesFile
-    return LoadedFile(name, sha, smap, validate(data, smap, model, issues))
+    return LoadedFile(name, sha, smap, validate(data, smap, model, issues), data)
+
+
+def salvage(data: dict[str, Any]) -> RulesetFile:
+    """The parts of an invalid ruleset that are valid on their own (errors already reported),
+    so that name and citation problems in them are reported in the same run."""
+
+    def mapping(model: type[M], items: Any) -> dict[str, M]:
+        out = {}
+        for key, item in (items.items() if isinstance(items, dict) else []):
+            try:
+                out[str(key)] = model.model_validate(item)
+            except ValidationError:
+                continue
+        return out
+
+    def rule(item: Any, i: int) -> Rule:
+        try:
+            return Rule.model_validate(item)
+        except ValidationError:
+            pass
+        item = item if isinstance(item, dict) else {}
+        when: Any = item.get("when", "true")
+        try:
+            when = _WhenOnly.model_validate({"when": when}).when
+        except ValidationError:
+            when = "true"
+        direction = item.get("direction")
+        return Rule.model_construct(
+            id=str(item.get("id", f"rules.{i}")), criterion=None,
+            title=Text.model_construct(zh="-", en="-"), when=when,
+            direction=direction if direction in ("up", "down", "stay") else "up",
+            urgency=None, target_level=None, records=[], citation=[], advice=[],
+            specialty=None, note=None,
+        )
+
+    rules = data.get("rules")
+    return RulesetFile.model_construct(
+        id=str(data.get("id", "invalid")), version=str(data.get("version", "0")),
+        title=Text.model_construct(zh="-", en="-"), specialty=None,
+        sources=mapping(Source, data.get("sources")),
+        definitions=mapping(Definition, data.get("definitions")),
+        rules=[rule(r, i) for i, r in enumerate(rules if isinstance(rules, list) else [])],
+        cases=[], note=None,
+    )
+
+
+class _WhenOnly(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    when: str | Block
 
 
 def validate(data: Any, smap: SourceMap, model: type[M], issues: list[Issue]) -> M | None:
@@ -200,7 +253,7 @@ def _issue(path: Path, errs: list[dict[str, Any]], smap: SourceMap) -> Issue:
     shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
     hint = None
     if any(e["type"] == "string_type" for e in errs) and isinstance(value, int | float):
-        hint = "quote it, e.g. version: \"1.0.0\""
+        hint = f"quote it: \"{value}\""
     return smap.issue(path, "; ".join(messages) + shown, "schema", hint)
 
 

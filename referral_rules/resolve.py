@@ -40,6 +40,9 @@ REASONS: dict[str, Text] = {
     "at_highest_level": Text(zh="已在三级医院，符合上转标准但无更高级别可转，应在本院处置。",
                              en="Up-transfer criteria are met but the patient is already at "
                                 "tertiary level: manage here."),
+    "at_capable_level": Text(zh="符合上转标准，但患者已在能够提供所需诊治的级别（规则规定的目标级别）。",
+                             en="Up-transfer criteria are met, but the patient is already at a "
+                                "level that can provide the care the criteria ask for."),
     "at_primary_level": Text(zh="已在基层医疗机构，符合下转标准即继续在基层管理。",
                              en="Down-transfer criteria are met and the patient is already in "
                                 "primary care: continue care here."),
@@ -81,6 +84,10 @@ def _category(rule: CompiledRule) -> str:
     return "emergency" if rule.direction == "up" and rule.urgency == "emergency" else rule.direction
 
 
+def _up_target(rule: CompiledRule, level: int) -> int:
+    return LEVELS.index(rule.target_level) if rule.target_level else level + 1
+
+
 def outcome(rules: Sequence[CompiledRule], current: str, order: Sequence[str]) -> Outcome:
     """Direction, urgency and target level for the fired ``rules`` at ``current`` level."""
     categories = {_category(r) for r in rules}
@@ -101,10 +108,14 @@ def outcome(rules: Sequence[CompiledRule], current: str, order: Sequence[str]) -
             reasons.append("up_overrides_down")
         if level == len(LEVELS) - 1:
             return Outcome("stay", None, None, deciding, ("at_highest_level", *reasons))
-        urgency = max((r.urgency for r in deciding), key=lambda u: _URGENCY_RANK[u])
-        wanted = max(LEVELS.index(r.target_level) if r.target_level else level + 1
-                     for r in deciding)
-        return Outcome("up", urgency, LEVELS[max(wanted, level + 1)], deciding, tuple(reasons))
+        # A rule's target_level is the lowest level that can provide the care it asks for:
+        # a patient already there (or higher) is not sent further up by that rule.
+        needing = tuple(r for r in deciding if _up_target(r, level) > level)
+        if not needing:
+            return Outcome("stay", None, None, deciding, ("at_capable_level", *reasons))
+        urgency = max((r.urgency for r in needing), key=lambda u: _URGENCY_RANK[u])
+        wanted = max(_up_target(r, level) for r in needing)
+        return Outcome("up", urgency, LEVELS[wanted], needing, tuple(reasons))
     if level == 0:
         return Outcome("stay", None, None, deciding, ("at_primary_level",))
     wanted = max(LEVELS.index(r.target_level) if r.target_level else 0 for r in deciding)

@@ -80,11 +80,11 @@ class Vocabulary:
             return FactIssue(name, "not-finite", f"'{name}' must be a finite number (got {got})")
         if fact.type in ("number", "integer"):
             lo, hi = fact.range or (-math.inf, math.inf)
-            unit = f" {fact.unit}" if fact.unit else ""
+            unit = f" in {fact.unit}" if fact.unit else ""
             if isinstance(value, int | float) and not isinstance(value, bool) and kind in (
                 "greater_than_equal", "less_than_equal"
             ):
-                msg = f"'{name}' must be between {_num(lo)} and {_num(hi)}{unit} (got {got})"
+                msg = f"'{name}' must be between {_num(lo)} and {_num(hi)}{unit[3:] and ' ' + unit[4:]} (got {got})"
                 return FactIssue(name, "out-of-range", msg, "check the value and its unit")
             what = "a whole number" if fact.type == "integer" else "a number"
             hint = "send numbers without quotes" if isinstance(value, str) else None

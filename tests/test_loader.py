@@ -1,0 +1,115 @@
+"""Broken rules files: every problem at file:line:column with a code, never a traceback.
+
+Each fixture in tests/invalid/ ends with ``# expect: LINE:COL CODE [text]`` lines. A fixture
+named ``facts-*.yaml`` replaces the vocabulary, ``policy-*.yaml`` the policy; any other is added
+as a ruleset next to the bundled vocabulary and policy.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from referral_rules import RulesetError, load_rulesets
+from referral_rules.errors import Issue
+
+from .conftest import RULES
+
+INVALID = Path(__file__).parent / "invalid"
+FIXTURES = sorted(INVALID.glob("*.yaml"))
+EXPECT = re.compile(r"^# expect: (\d+):(\d+) (\S+)(?: (.*))?$")
+
+
+def _directory(tmp_path: Path, fixture: Path) -> tuple[Path, Path]:
+    shutil.copy(RULES / "facts.yaml", tmp_path / "facts.yaml")
+    shutil.copy(RULES / "policy.yaml", tmp_path / "policy.yaml")
+    if fixture.name.startswith("facts-"):
+        target = tmp_path / "facts.yaml"
+    elif fixture.name.startswith("policy-"):
+        target = tmp_path / "policy.yaml"
+    else:
+        target = tmp_path / "broken.yaml"
+    shutil.copy(fixture, target)
+    return tmp_path, target
+
+
+def _load_issues(directory: Path) -> tuple[Issue, ...]:
+    with pytest.raises(RulesetError) as info:
+        load_rulesets(directory)
+    return info.value.issues
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
+def test_loader_reports_fixture_problems_at_their_location(tmp_path: Path, fixture: Path) -> None:
+    expected = [m.groups() for line in fixture.read_text(encoding="utf-8").splitlines()
+                if (m := EXPECT.match(line))]
+    assert expected, f"{fixture.name} states no expectation"
+    directory, target = _directory(tmp_path, fixture)
+    issues = _load_issues(directory)
+    for line, col, code, text in expected:
+        found = [i for i in issues if (i.line, i.column, i.code) == (int(line), int(col), code)
+                 and i.file == str(target)]
+        assert found, f"no {code} at {line}:{col}; got: {[str(i) for i in issues]}"
+        if text:
+            assert any(text in str(i) for i in found), [str(i) for i in found]
+    assert len(issues) == len(expected), [str(i) for i in issues]
+
+
+def test_loader_lists_problems_in_file_order(tmp_path: Path) -> None:
+    directory, _ = _directory(tmp_path, INVALID / "many-problems.yaml")
+    issues = _load_issues(directory)
+    assert [(i.line, i.column) for i in issues] == sorted((i.line, i.column) for i in issues)
+    assert len(issues) == 4
+
+
+def test_issue_text_is_file_line_column_message_code(tmp_path: Path) -> None:
+    directory, target = _directory(tmp_path, INVALID / "unknown-operator.yaml")
+    (issue,) = _load_issues(directory)
+    assert str(issue) == (f"{target}:11:15: rules.0.when: unknown operator '=>' "
+                          "(did you mean '>='?) [unknown-operator]")
+
+
+def test_loader_missing_directory_and_files(tmp_path: Path) -> None:
+    issues = _load_issues(tmp_path / "nope")
+    assert issues[0].code == "file-missing"
+    issues = _load_issues(tmp_path)
+    assert {i.code for i in issues} == {"file-missing"}
+    assert len(issues) == 2
+
+
+def test_loader_rejects_non_utf8_and_empty_files(tmp_path: Path) -> None:
+    directory, target = _directory(tmp_path, INVALID / "unknown-operator.yaml")
+    target.write_bytes("id: broken\ntitle: 高血压\n".encode("gb18030"))
+    issues = _load_issues(directory)
+    assert issues[0].code == "yaml-syntax"
+    assert "UTF-8" in issues[0].message
+    target.write_text("", encoding="utf-8")
+    assert "empty" in _load_issues(directory)[0].message
+
+
+def test_yaml_no_stays_a_word(tmp_path: Path) -> None:
+    """YAML 1.1 would read `no` as false; `accepts_transfer: no` must mean the word."""
+    directory, target = _directory(tmp_path, INVALID / "unknown-operator.yaml")
+    target.write_text(
+        "id: ok\nversion: '1'\ntitle: {zh: 测试, en: Test}\nsources: {S1: {title: T}}\n"
+        "rules:\n  - id: OK-1\n    title: {zh: 测试, en: Test}\n    when: sbp >= 180\n"
+        "    direction: up\n    citation: {source: S1, clause: '1'}\n"
+        "cases:\n  - name: declined\n"
+        "    facts: {care_level: primary, sbp: 190, accepts_transfer: no}\n"
+        "    expect: {refusal: required_now}\n",
+        encoding="utf-8",
+    )
+    bundle = load_rulesets(directory)
+    assert bundle.cases[0].case.facts["accepts_transfer"] == "no"
+
+
+def test_bundled_rulesets_load(bundle: object) -> None:
+    from referral_rules import Bundle
+
+    assert isinstance(bundle, Bundle)
+    assert {"hypertension", "diabetes", "chest_pain", "post_operative"} <= set(bundle.rulesets)
+    for rule in bundle.rules:
+        assert rule.citations, f"{rule.id} cites nothing"
