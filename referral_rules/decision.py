@@ -6,9 +6,9 @@ facts by name), so the same facts and rulesets give byte-identical JSON.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .model import Text
 
@@ -24,6 +24,7 @@ __all__ = [
     "RulesetRef",
 ]
 
+M = TypeVar("M", bound=BaseModel)
 Direction = Literal["up", "down", "stay"]
 Urgency = Literal["emergency", "urgent", "routine"]
 Level = Literal["primary", "secondary", "tertiary"]
@@ -135,10 +136,25 @@ class Decision(_Frozen):
     undetermined_rules: tuple[str, ...]
     rulesets: tuple[RulesetRef, ...]
     disclaimer: Text
+    _json: str | None = PrivateAttr(default=None)  # assembled by the resolver; same bytes
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """The decision as JSON: byte-identical for the same facts and rulesets."""
+        """The decision as JSON: byte-identical for the same facts and rulesets.
+
+        Equal to ``model_dump_json(indent=indent)``; the compact form is assembled once by the
+        resolver from cached parts (a test checks the two are the same bytes).
+        """
+        if indent is None and self._json is not None:
+            return self._json
         return self.model_dump_json(indent=indent)
+
+    def __eq__(self, other: object) -> bool:
+        """Decisions are equal when their fields are (the cached JSON is not a field)."""
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
 
     def explain(self, lang: Literal["zh", "en"] = "en") -> str:
         """Readable text for a clinician, in Chinese (``zh``) or English (``en``)."""
@@ -155,3 +171,21 @@ class Decision(_Frozen):
     def record_ids(self) -> tuple[str, ...]:
         """Ids of the required records."""
         return tuple(r.id for r in self.records)
+
+
+_set = object.__setattr__
+
+
+def construct(cls: type[M], values: dict[str, Any], private: dict[str, Any] | None = None) -> M:
+    """``cls.model_construct(**values)`` for values that are already valid and complete,
+    without its per-call overhead (the decision hot path builds several per patient).
+
+    Every field must be given. ``tests/test_decision.py`` checks the result equals
+    ``model_construct`` and serialises to the same bytes, for every decision model.
+    """
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", private)
+    return obj

@@ -28,6 +28,8 @@ except ImportError:  # pragma: no cover
     _dre = None
 
 _FACT_ID = '"id":"__referral_rules_patient__"'
+_RETRACT = "{" + _FACT_ID + "}"  # a fact with an explicit id is retracted by its id alone
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _INIT_FACT = '{"id":"__referral_rules_init__","%s":3}' % RESERVED
 
 
@@ -83,7 +85,7 @@ class DurableMatcher:
 
     def match(self, facts: dict[str, Any]) -> list[int]:
         """Indexes of the rules whose condition holds for ``facts`` (validated, no nulls)."""
-        body = json.dumps(facts, ensure_ascii=False, separators=(",", ":"))
+        body = _ENCODER.encode(facts)
         message = "{" + _FACT_ID + f',"{RESERVED}":1' + ("," + body[1:] if len(body) > 2 else "}")
         for attempt in (1, 2):
             handle = self._handle()
@@ -113,7 +115,7 @@ class DurableMatcher:
                 msg = f"assert_fact returned code {code}"
                 raise EngineError(msg)
         finally:
-            _dre.retract_fact(handle, message)
+            _dre.retract_fact(handle, _RETRACT if message is not _INIT_FACT else message)
         return sorted(fired)
 
     def close(self) -> None:

@@ -6,14 +6,14 @@ import difflib
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from . import engine
 from .compiler import kleene
 from .decision import Decision, RulesetRef
 from .derive import derive
 from .errors import UnknownConditionError
-from .ir import Bundle
+from .ir import Bundle, CompiledRule, Computed
 from .link import load_rulesets
 from .oracle import PythonMatcher
 from .resolve import Resolver
@@ -21,6 +21,21 @@ from .resolve import Resolver
 __all__ = ["Backend", "Engine"]
 
 Backend = Literal["durable", "python", "auto"]
+
+
+class _Part:
+    """One ruleset's matchers: durable_rules (when chosen) and the generated Python pair."""
+
+    def __init__(self, rules: Sequence[CompiledRule], use_durable: bool) -> None:
+        self.python = PythonMatcher(rules)
+        self.durable = engine.DurableMatcher(rules) if use_durable else None
+        self.used = frozenset(f for r in rules for f in r.facts)
+
+    def match(self, record: dict[str, Any]) -> list[int]:
+        if self.durable is None:
+            return self.python.match(record)
+        used = self.used
+        return self.durable.match({k: v for k, v in record.items() if k in used})
 
 
 class Engine:
@@ -35,18 +50,14 @@ class Engine:
     def __init__(self, bundle: Bundle, backend: Backend = "auto") -> None:
         self.bundle = bundle
         self.vocabulary = bundle.vocabulary
-        self._python = PythonMatcher(bundle.rules)
         use_durable = backend == "durable" or (backend == "auto" and engine.available())
-        self._durable = engine.DurableMatcher(bundle.rules) if use_durable else None
         self.backend: str = "durable" if use_durable else "python"
+        self._parts = {rs.id: _Part(rs.rules, use_durable) for rs in bundle.rulesets.values()}
         self._resolver = Resolver(bundle)
-        self._computed = tuple(c for rs in bundle.rulesets.values() for c in rs.computed)
+        self._computed = {rs.id: rs.computed for rs in bundle.rulesets.values()}
         self._values = {rs.id: dict(rs.values) for rs in bundle.rulesets.values()}
-        self._used = frozenset(f for r in bundle.rules for f in r.facts)
-        self._members = {rs.id: frozenset(r.index for r in rs.rules)
-                         for rs in bundle.rulesets.values()}
         self._all = tuple(bundle.rulesets)
-        self._cache: dict[tuple[str, ...], tuple[frozenset[int], tuple[RulesetRef, ...]]] = {}
+        self._cache: dict[tuple[str, ...], _Selection] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -59,20 +70,22 @@ class Engine:
         """Ids of the loaded rulesets."""
         return self._all
 
-    def _select(self, conditions: Sequence[str] | None) -> tuple[frozenset[int],
-                                                                  tuple[RulesetRef, ...]]:
+    def _select(self, conditions: Sequence[str] | None) -> _Selection:
         key = tuple(conditions) if conditions is not None else self._all
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         for name in key:
-            if name not in self._members:
+            if name not in self._parts:
                 close = difflib.get_close_matches(name, list(self._all), n=1)
                 raise UnknownConditionError(name, list(self._all),
                                             f"did you mean '{close[0]}'?" if close else None)
         ordered = tuple(c for c in self._all if c in key)
-        members = frozenset().union(*(self._members[c] for c in ordered))
-        value = (members, self._resolver.refs(ordered))
+        value = _Selection(
+            tuple(self._parts[c] for c in ordered),
+            tuple(item for c in ordered for item in self._computed[c]),
+            self._resolver.refs(ordered),
+        )
         with self._lock:
             self._cache[key] = value
         return value
@@ -80,6 +93,13 @@ class Engine:
     def validate(self, facts: Mapping[str, Any]) -> dict[str, Any]:
         """The record's present facts, or FactsError naming every bad fact."""
         return self.vocabulary.validate(facts)
+
+    def prepare(self, facts: Mapping[str, Any],
+                conditions: Sequence[str] | None = None) -> dict[str, Any]:
+        """The validated record with computed values added (what the rules see)."""
+        record = self.vocabulary.validate(facts)
+        computed = self._select(conditions).computed
+        return derive(computed, record, self._values) if computed else record
 
     def evaluate(self, facts: Mapping[str, Any],
                  conditions: Sequence[str] | None = None) -> Decision:
@@ -93,36 +113,37 @@ class Engine:
             FactsError: a fact has the wrong type, an impossible value or an unknown name.
             UnknownConditionError: a condition that is not loaded.
         """
-        members, refs = self._select(conditions)
+        selection = self._select(conditions)
         record = self.vocabulary.validate(facts)
-        if self._computed:
-            record = derive(self._computed, record, self._values)
-        if self._durable is not None:
-            used = self._used
-            fired_all = self._durable.match({k: v for k, v in record.items() if k in used})
-        else:
-            fired_all = self._python.match(record)
-        fired = [i for i in fired_all if i in members]
-        fired_set = set(fired)
-        undetermined = [i for i in self._python.possible(record)
-                        if i in members and i not in fired_set]
+        if selection.computed:
+            record = derive(selection.computed, record, self._values)
+        fired: list[int] = []
+        undetermined: list[int] = []
+        for part in selection.parts:
+            hits = part.match(record)
+            fired.extend(hits)
+            possible = part.python.possible(record)
+            if len(possible) != len(hits):
+                hit_set = set(hits)
+                undetermined.extend(i for i in possible if i not in hit_set)
         bypass = kleene(self.bundle.policy.bypass, record) is True
-        return self._resolver.decide(record, fired, undetermined, refs, bypass)
+        return self._resolver.decide(record, fired, undetermined, selection.refs, bypass)
 
-    def prepare(self, facts: Mapping[str, Any]) -> dict[str, Any]:
-        """The validated record with computed values added (what the rules see)."""
-        record = self.vocabulary.validate(facts)
-        return derive(self._computed, record, self._values) if self._computed else record
-
-    def match(self, facts: Mapping[str, Any]) -> list[str]:
+    def match(self, facts: Mapping[str, Any],
+              conditions: Sequence[str] | None = None) -> list[str]:
         """Ids of the rules that fire for ``facts`` (validated first), for diagnostics."""
-        record = self.vocabulary.validate(facts)
-        if self._computed:
-            record = derive(self._computed, record, self._values)
-        matcher = self._durable or self._python
-        return [self.bundle.rules[i].id for i in matcher.match(record)]
+        selection = self._select(conditions)
+        record = self.prepare(facts, conditions)
+        return [self.bundle.rules[i].id for part in selection.parts for i in part.match(record)]
 
     def close(self) -> None:
         """Release the engine's handles."""
-        if self._durable is not None:
-            self._durable.close()
+        for part in self._parts.values():
+            if part.durable is not None:
+                part.durable.close()
+
+
+class _Selection(NamedTuple):
+    parts: tuple[_Part, ...]
+    computed: tuple[Computed, ...]
+    refs: tuple[RulesetRef, ...]

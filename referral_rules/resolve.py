@@ -10,6 +10,7 @@ when it could change the direction or urgency, and the decision is then incomple
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from .decision import (
     RefusalRequirement,
     RequiredRecord,
     RulesetRef,
+    construct,
 )
 from .ir import Bundle, CitationRef, CompiledRule
 from .model import Text
@@ -32,6 +34,8 @@ from .model import Text
 __all__ = ["Outcome", "Resolver"]
 
 LEVELS = ("primary", "secondary", "tertiary")
+_CACHE_MAX = 200_000  # bound every per-pattern cache: memory stays flat on any input
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _URGENCY_RANK = {None: 0, "routine": 1, "urgent": 2, "emergency": 3}
 
 REASONS: dict[str, Text] = {
@@ -135,6 +139,8 @@ class Resolver:
         self.policy = bundle.policy.spec
         self.order = tuple(self.policy.combination)
         self.record_order = {rid: i for i, rid in enumerate(self.policy.records)}
+        self.record_titles = {rid: Text.model_construct(zh=r.zh, en=r.en)
+                              for rid, r in self.policy.records.items()}
         self.computed_inputs = {c.name: c.inputs for rs in bundle.rulesets.values()
                                 for c in rs.computed}
         cites = bundle.policy.citations
@@ -144,6 +150,31 @@ class Resolver:
         refusal = self.policy.refusal
         self.capture_labels = dict(refusal.captures)
         self.captures = tuple(refusal.captures)
+        # Everything that does not depend on a patient's values is built once.
+        self.reason_objects = {c: Reason.model_construct(code=c, text=t) for c, t in REASONS.items()}
+        self.rule_citations = {r.index: _cite(r.citations) for r in bundle.rules}
+        self.refusals = {(d, declined): self._build_refusal(d, declined)
+                         for d in ("up", "down", "stay") for declined in (False, True)}
+        self._records_cache: dict[tuple[Any, ...], tuple[RequiredRecord, ...]] = {}
+        self._missing_cache: dict[tuple[str, tuple[str, ...]], MissingFact] = {}
+        self._destinations: dict[tuple[str, str | None], Destination] = {}
+        self._outcomes: dict[tuple[tuple[int, ...], str], Outcome] = {}
+        self._verdicts: dict[tuple[Any, ...], bool] = {}
+        self._fragments: dict[int, tuple[object, str]] = {}
+        self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
+        self.inputs = {
+            r.index: tuple(dict.fromkeys(n for f in r.facts
+                                         for n in self.computed_inputs.get(f, (f,))))
+            for r in bundle.rules
+        }
+        self.disclaimer_json = DISCLAIMER.model_dump_json()
+        self.fired_prefix: dict[int, str] = {}
+        self.fired_suffix: dict[int, str] = {}
+        for rule in bundle.rules:
+            text = self._fired(rule, {}).model_dump_json()
+            head, tail = text.split('"matched":{}', 1)
+            self.fired_prefix[rule.index] = head + '"matched":'
+            self.fired_suffix[rule.index] = tail
 
     def refs(self, conditions: Sequence[str]) -> tuple[RulesetRef, ...]:
         b = self.bundle
@@ -168,58 +199,124 @@ class Resolver:
         rules = self.bundle.rules
         fired = [rules[i] for i in fired_idx]
         current = facts["care_level"]
-        out = outcome(fired, current, self.order)
+        key = (tuple(fired_idx), current)
+        out = self._outcomes.get(key)
+        if out is None:
+            out = outcome(fired, current, self.order)
+            if len(self._outcomes) < _CACHE_MAX:
+                self._outcomes[key] = out
         reasons = list(out.reasons)
-        relevant = [rules[i] for i in undetermined_idx
-                    if self._matters(out, fired, rules[i], current)]
+        relevant = self._relevant(key, out, fired, [rules[i] for i in undetermined_idx])
         direction, urgency = out.direction, out.urgency
         transfer = direction in ("up", "down")
         bypass = transfer and direction == "up" and (bypass or urgency == "emergency")
         if bypass:
             reasons.append("emergency_bypass")
         declined = facts.get("accepts_transfer") == "no"
-        refusal = self._refusal(direction, declined)
+        refusal = self.refusals[(direction, declined)]
         if refusal.status == "required_now":
             reasons.append("patient_declined")
         records = self._records(direction, out.deciding, bypass, refusal) if transfer else ()
         missing = self._missing(relevant, facts)
         if relevant:
             reasons.append("incomplete")
-        return Decision.model_construct(
-            direction=direction,
-            urgency=urgency,
-            current_level=current,
-            target_level=out.target,
-            destination=self._destination(out, bypass) if direction == "up" else None,
-            reasons=tuple(Reason.model_construct(code=c, text=REASONS[c]) for c in reasons),
-            fired=tuple(self._fired(r, facts) for r in fired),
-            records=records,
-            refusal=refusal,
-            advice=tuple(dict.fromkeys(a for r in out.deciding for a in r.advice))
-            if transfer else (),
-            complete=not relevant,
-            missing_facts=missing,
-            undetermined_rules=tuple(r.id for r in relevant),
-            rulesets=refs,
-            disclaimer=DISCLAIMER,
-        )
+        destination = self._destination(out, bypass) if direction == "up" else None
+        reason_objects = tuple(self.reason_objects[c] for c in reasons)
+        matched = [{f: facts[f] for f in self.read[r.index] if f in facts} for r in fired]
+        fired_objects = tuple(self._fired(r, m) for r, m in zip(fired, matched, strict=True))
+        advice = tuple(dict.fromkeys(a for r in out.deciding for a in r.advice)) \
+            if transfer else ()
+        undetermined = tuple(r.id for r in relevant)
+        values = {
+            "direction": direction,
+            "urgency": urgency,
+            "current_level": current,
+            "target_level": out.target,
+            "destination": destination,
+            "reasons": reason_objects,
+            "fired": fired_objects,
+            "records": records,
+            "refusal": refusal,
+            "advice": advice,
+            "complete": not relevant,
+            "missing_facts": missing,
+            "undetermined_rules": undetermined,
+            "rulesets": refs,
+            "disclaimer": DISCLAIMER,
+        }
+        js = self._js
+        text = "".join((
+            '{"direction":"', direction, '","urgency":', _str(urgency),
+            ',"current_level":"', current, '","target_level":', _str(out.target),
+            ',"destination":', js(destination) if destination is not None else "null",
+            ',"reasons":[', ",".join(js(r) for r in reason_objects),
+            '],"fired":[', ",".join(self.fired_prefix[r.index] + _ENCODER.encode(m)
+                                   + self.fired_suffix[r.index]
+                                   for r, m in zip(fired, matched, strict=True)),
+            '],"records":', js(records), ',"refusal":', js(refusal),
+            ',"advice":[', ",".join(js(a) for a in advice),
+            '],"complete":', "false" if relevant else "true",
+            ',"missing_facts":[', ",".join(js(m) for m in missing),
+            '],"undetermined_rules":[', ",".join(f'"{u}"' for u in undetermined),
+            '],"rulesets":', js(refs), ',"disclaimer":', self.disclaimer_json, "}",
+        ))
+        return construct(Decision, values, {"_json": text})
 
-    def _matters(self, now: Outcome, fired: list[CompiledRule], rule: CompiledRule,
-                 current: str) -> bool:
-        other = outcome([*fired, rule], current, self.order)
-        return (other.direction, other.urgency, other.target) != (
-            now.direction, now.urgency, now.target)
+    def _js(self, obj: Any) -> str:
+        """JSON of a cached, immutable part of a decision (computed once per object)."""
+        hit = self._fragments.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        if isinstance(obj, tuple):
+            text = "[" + ",".join(self._js(o) for o in obj) + "]"
+        else:
+            text = obj.model_dump_json()
+        if len(self._fragments) < _CACHE_MAX:
+            self._fragments[id(obj)] = (obj, text)  # keeps obj alive: its id stays unique
+        return text
 
-    def _fired(self, rule: CompiledRule, facts: dict[str, Any]) -> FiredRule:
-        matched = {f: facts[f] for f in sorted(rule.facts) if f in facts}
-        return FiredRule.model_construct(
-            id=rule.id, ruleset=rule.ruleset, criterion=rule.criterion, title=rule.title,
-            direction=rule.direction, urgency=rule.urgency, matched=matched,
-            citations=_cite(rule.citations), note=rule.note,
-        )
+    def _relevant(self, key: tuple[tuple[int, ...], str], now: Outcome,
+                  fired: list[CompiledRule], undetermined: list[CompiledRule]
+                  ) -> list[CompiledRule]:
+        """The undetermined rules whose firing would change direction, urgency or target.
+
+        That depends only on the fired set, the current level and a rule's direction, urgency
+        and target level, so each combination is worked out once.
+        """
+        out = []
+        for rule in undetermined:
+            vkey = (key, rule.direction, rule.urgency, rule.target_level)
+            verdict = self._verdicts.get(vkey)
+            if verdict is None:
+                other = outcome([*fired, rule], key[1], self.order)
+                verdict = (other.direction, other.urgency, other.target) != (
+                    now.direction, now.urgency, now.target)
+                if len(self._verdicts) < _CACHE_MAX:
+                    self._verdicts[vkey] = verdict
+            if verdict:
+                out.append(rule)
+        return out
+
+    def _fired(self, rule: CompiledRule, matched: dict[str, Any]) -> FiredRule:
+        return construct(FiredRule, {
+            "id": rule.id, "ruleset": rule.ruleset, "criterion": rule.criterion,
+            "title": rule.title, "direction": rule.direction, "urgency": rule.urgency,
+            "matched": matched, "citations": self.rule_citations[rule.index],
+            "note": rule.note,
+        })
 
     def _records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
                  refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
+        key = (direction, tuple(r.index for r in deciding), bypass, refusal.status)
+        hit = self._records_cache.get(key)
+        if hit is None:
+            hit = self._build_records(direction, deciding, bypass, refusal)
+            if len(self._records_cache) < 100_000:
+                self._records_cache[key] = hit
+        return hit
+
+    def _build_records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
+                       refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
         need: dict[str, list[str]] = {}
         for rec in self.policy.direction_records[direction].records:  # type: ignore[index]
             need.setdefault(rec, []).append(f"policy:direction_records.{direction}")
@@ -229,15 +326,14 @@ class Resolver:
         if refusal.status == "required_now" and refusal.record:
             need.setdefault(refusal.record, []).append("policy:refusal")
         deferrable = set(self.policy.emergency_bypass.deferrable_records) if bypass else set()
-        spec = self.policy.records
         return tuple(
-            RequiredRecord.model_construct(
-                id=rid, title=Text.model_construct(zh=spec[rid].zh, en=spec[rid].en),
-                required_by=tuple(dict.fromkeys(need[rid])), deferrable=rid in deferrable)
+            construct(RequiredRecord, {
+                "id": rid, "title": self.record_titles[rid],
+                "required_by": tuple(dict.fromkeys(need[rid])), "deferrable": rid in deferrable})
             for rid in sorted(need, key=self.record_order.__getitem__)
         )
 
-    def _refusal(self, direction: str, declined: bool) -> RefusalRequirement:
+    def _build_refusal(self, direction: str, declined: bool) -> RefusalRequirement:
         if direction not in self.policy.refusal.applies_to:
             return RefusalRequirement.model_construct(
                 status="not_applicable", transfer_proceeds=False, record=None, captures=(),
@@ -253,6 +349,14 @@ class Resolver:
         )
 
     def _destination(self, out: Outcome, bypass: bool) -> Destination:
+        specialties = {r.specialty for r in out.deciding if r.specialty}
+        key = ("bypass" if bypass else "plain", ",".join(sorted(s for s in specialties)))
+        hit = self._destinations.get(key)
+        if hit is None:
+            hit = self._destinations[key] = self._build_destination(out, bypass)
+        return hit
+
+    def _build_destination(self, out: Outcome, bypass: bool) -> Destination:
         dest = self.policy.destination
         if bypass:
             return Destination.model_construct(
@@ -271,11 +375,20 @@ class Resolver:
                  facts: dict[str, Any]) -> tuple[MissingFact, ...]:
         need: dict[str, list[str]] = {}
         for rule in relevant:
-            for fact in rule.facts:
-                if fact in facts:
-                    continue
-                for name in self.computed_inputs.get(fact, (fact,)):
-                    if name not in facts:
-                        need.setdefault(name, []).append(rule.id)
-        return tuple(MissingFact.model_construct(fact=f, needed_by=tuple(dict.fromkeys(need[f])))
-                     for f in sorted(need))
+            for name in self.inputs[rule.index]:
+                if name not in facts:
+                    need.setdefault(name, []).append(rule.id)
+        out = []
+        for fact in sorted(need):
+            key = (fact, tuple(dict.fromkeys(need[fact])))
+            item = self._missing_cache.get(key)
+            if item is None:
+                item = construct(MissingFact, {"fact": fact, "needed_by": key[1]})
+                if len(self._missing_cache) < _CACHE_MAX:
+                    self._missing_cache[key] = item
+            out.append(item)
+        return tuple(out)
+
+
+def _str(value: str | None) -> str:
+    return "null" if value is None else f'"{value}"'

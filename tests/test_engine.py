@@ -117,3 +117,11 @@ def test_many_evaluations_do_not_exhaust_sessions(bundle: Bundle, durable: Engin
     for _ in range(3_000):
         durable.evaluate(record)
     assert durable.evaluate(record).to_json() == first
+
+
+def test_fast_json_equals_model_dump_json_on_many_patients(bundle: Bundle,
+                                                           python_engine: Engine) -> None:
+    for present in (0.1, 0.5, 0.9):
+        for record in patients(bundle, 3_000, seed=11, present=present):
+            decision = python_engine.evaluate(record)
+            assert decision.to_json() == decision.model_dump_json()

@@ -99,3 +99,10 @@ def test_nothing_goes_above_tertiary_or_below_primary(
         assert levels.index(decision.target_level) < current
     else:
         assert decision.target_level is None
+
+
+@given(record=records())
+def test_assembled_json_is_pydantic_json(record: dict[str, Any], durable: Engine) -> None:
+    """The resolver's fast JSON is byte-identical to pydantic's serialisation."""
+    decision = durable.evaluate({**record, "accepts_transfer": record.get("accepts_transfer")})
+    assert decision.to_json() == decision.model_dump_json()

@@ -91,3 +91,25 @@ def test_vocabulary_json_schema_names_every_fact(python_engine: Engine) -> None:
     assert set(schema["properties"]) == set(python_engine.vocabulary.facts)
     assert schema["required"] == ["care_level"]
     assert schema["additionalProperties"] is False
+
+
+_VALUES = [None, True, False, 0, 1, -1, 45, 45.0, 45.5, 180, 1800, 3.9, float("nan"),
+           float("inf"), "90", "true", "primary", "no", "yes", "female", [], {}]
+
+
+def test_fast_path_agrees_with_the_pydantic_model(python_engine: Engine) -> None:
+    """The hand-written hot path accepts exactly what the strict pydantic model accepts."""
+    from pydantic import ValidationError
+
+    vocab = python_engine.vocabulary
+    for name in vocab.facts:
+        for value in _VALUES:
+            record = {"care_level": "primary", name: value}
+            if name == "care_level":
+                record = {name: value}
+            try:
+                vocab.model.model_validate(record)
+                accepted = True
+            except ValidationError:
+                accepted = False
+            assert (vocab._fast(record) is not None) == accepted, (name, value)
