@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -84,37 +85,36 @@ def pct(samples: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small counts (smoke test)")
-    parser.add_argument("--rules", default=str(ROOT / "rulesets"))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
-    args = parser.parse_args()
-    per_round, rounds, long_run = (20_000, 3, 200_000) if args.quick else (100_000, 5, 1_000_000)
+WORKLOADS = {
+    # name: (conditions, probability that each of those rulesets' facts is present,
+    #        number of distinct patients cycled through)
+    "hypertension, 200k distinct patients": (["hypertension"], 0.3, 200_000),
+    "hypertension, 1k patients repeated": (["hypertension"], 0.3, 1_000),
+    "hypertension, sparse records (200k distinct)": (["hypertension"], 0.1, 200_000),
+    "all four rulesets (200k distinct)": (None, 0.3, 200_000),
+}
+MAIN = "hypertension, 200k distinct patients"
 
-    t0 = time.perf_counter()
-    bundle = load_rulesets(args.rules)
-    t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    durable = Engine(bundle, "durable")
-    t_compile_durable = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    python = Engine(bundle, "python")
-    t_compile_python = time.perf_counter() - t0
-    raw = raw_matcher(to_durable(bundle.rules))
 
-    records = list(patients(bundle, 10_000, seed=2026))
-    prepared = [durable.prepare(r) for r in records]
-    used = {f for r in bundle.rules for f in r.facts}
-    raw_inputs = [{k: v for k, v in p.items() if k in used} for p in prepared]
-
+def run_workload(bundle: Any, engines: dict[str, Engine], conditions: list[str] | None,
+                 present: float, pool: int, per_round: int, rounds: int,
+                 long_run: int | None) -> dict[str, Any]:
+    rules = [r for r in bundle.rules if conditions is None or r.ruleset in conditions]
+    used = {f for r in rules for f in r.facts}
+    records = [{k: v for k, v in r.items() if k in used or k in ("care_level", "accepts_transfer")}
+               for r in patients(bundle, pool, seed=2026, present=present)]
+    durable, python = engines["durable"], engines["python"]
+    raw = raw_matcher(to_durable(rules))
+    raw_inputs = [{k: v for k, v in durable.prepare(r, conditions).items() if k in used}
+                  for r in records]
     modes: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {
-        "decision (durable_rules backend)": (lambda r: durable.evaluate(r).to_json(), records),
-        "decision (python backend)": (lambda r: python.evaluate(r).to_json(), records),
+        "decision, durable_rules backend": (
+            lambda r: durable.evaluate(r, conditions).to_json(), records),
+        "decision, python backend": (lambda r: python.evaluate(r, conditions).to_json(), records),
         "raw durable_rules matching": (raw, raw_inputs),
     }
     for fn, inputs in modes.values():  # warm up
-        timed(fn, inputs, 2_000)
+        timed(fn, inputs, min(len(inputs), 20_000))
     rates: dict[str, list[float]] = {m: [] for m in modes}
     lat: dict[str, list[int]] = {m: [] for m in modes}
     for _ in range(rounds):
@@ -122,47 +122,82 @@ def main() -> int:
             rate, samples = timed(fn, inputs, per_round)
             rates[mode].append(rate)
             lat[mode].extend(samples)
-    memory: dict[str, dict[str, float]] = {}
-    for mode, (fn, inputs) in modes.items():
-        base = rss_mib()
-        timed(fn, inputs, long_run // 10)
-        at_100k = rss_mib()
-        timed(fn, inputs, long_run - long_run // 10)
-        at_1m = rss_mib()
-        memory[mode] = {"rss_start_mib": round(base, 1), "rss_after_100k_mib": round(at_100k, 1),
-                        "rss_after_1m_mib": round(at_1m, 1),
-                        "growth_pct": round(100 * (at_1m - at_100k) / at_100k, 2)}
-    durable.close()
-
-    result = {
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
-        "rules": len(bundle.rules), "rulesets": sorted(bundle.rulesets),
-        "load_s": round(t_load, 4), "compile_durable_s": round(t_compile_durable, 4),
-        "compile_python_s": round(t_compile_python, 4),
-        "evaluations_per_round": per_round, "rounds": rounds, "long_run": long_run,
-        "modes": {
-            m: {"per_s_median": round(statistics.median(rates[m])),
-                "per_s_rounds": [round(r) for r in rates[m]],
-                "p50_us": round(pct(lat[m], 0.50), 1), "p99_us": round(pct(lat[m], 0.99), 1),
-                **memory[m]}
-            for m in modes
-        },
+    out: dict[str, Any] = {
+        "conditions": conditions or "all", "present": present, "distinct_patients": pool,
+        "rules": len(rules),
+        "facts_per_record": round(sum(map(len, records)) / len(records), 1),
+        "modes": {},
     }
-    full = result["modes"]["decision (durable_rules backend)"]["per_s_median"]  # type: ignore[index]
-    floor = result["modes"]["raw durable_rules matching"]["per_s_median"]  # type: ignore[index]
-    result["cost_vs_raw"] = round(floor / full, 2)
+    for mode, (fn, inputs) in modes.items():
+        row: dict[str, Any] = {
+            "per_s_median": round(statistics.median(rates[mode])),
+            "per_s_rounds": [round(r) for r in rates[mode]],
+            "p50_us": round(pct(lat[mode], 0.50), 1), "p99_us": round(pct(lat[mode], 0.99), 1),
+        }
+        if long_run:
+            before = rss_mib()
+            timed(fn, inputs, long_run // 10)
+            at_100k = rss_mib()
+            timed(fn, inputs, long_run - long_run // 10)
+            at_1m = rss_mib()
+            row.update(rss_before_mib=round(before, 1), rss_after_100k_mib=round(at_100k, 1),
+                       rss_after_1m_mib=round(at_1m, 1),
+                       rss_growth_pct=round(100 * (at_1m - at_100k) / at_100k, 2))
+        out["modes"][mode] = row
+    full = out["modes"]["decision, durable_rules backend"]["per_s_median"]
+    floor = out["modes"]["raw durable_rules matching"]["per_s_median"]
+    out["cost_vs_raw"] = round(floor / full, 2)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts (smoke test)")
+    parser.add_argument("--rules", default=str(ROOT / "rulesets"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args()
+    per_round, rounds, long_run = (5_000, 2, 20_000) if args.quick else (50_000, 5, 1_000_000)
+
+    t0 = time.perf_counter()
+    bundle = load_rulesets(args.rules)
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    durable = Engine(bundle, "durable")
+    t_durable = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    python = Engine(bundle, "python")
+    t_python = time.perf_counter() - t0
+    engines = {"durable": durable, "python": python}
+    result: dict[str, Any] = {
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                    "cpus": os.cpu_count()},
+        "rules": len(bundle.rules), "rulesets": sorted(bundle.rulesets),
+        "load_validate_link_s": round(t_load, 3), "compile_durable_s": round(t_durable, 4),
+        "compile_python_s": round(t_python, 4),
+        "per_round": per_round, "rounds": rounds, "long_run": long_run, "workloads": {},
+    }
+    for name, (conditions, present, pool) in WORKLOADS.items():
+        if args.quick:
+            pool = min(pool, 20_000)
+        result["workloads"][name] = run_workload(
+            bundle, engines, conditions, present, pool, per_round, rounds,
+            long_run if name == MAIN else None)
+    durable.close()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
-    print(f"{len(bundle.rules)} rules in {len(bundle.rulesets)} rulesets; load {t_load * 1000:.0f} ms, "
-          f"compile durable {t_compile_durable * 1000:.0f} ms, python {t_compile_python * 1000:.0f} ms")
-    print("| mode | per second (median) | p50 µs | p99 µs | RSS 100k MiB | RSS 1M MiB | growth |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for m, r in result["modes"].items():  # type: ignore[union-attr]
-        print(f"| {m} | {r['per_s_median']:,} | {r['p50_us']} | {r['p99_us']} | "
-              f"{r['rss_after_100k_mib']} | {r['rss_after_1m_mib']} | {r['growth_pct']}% |")
-    print(f"full decision costs {result['cost_vs_raw']}x raw durable_rules matching")
+    print(f"{len(bundle.rules)} rules in {len(bundle.rulesets)} rulesets; load+validate+link "
+          f"{t_load * 1000:.0f} ms; compile durable_rules {t_durable * 1000:.0f} ms, "
+          f"python {t_python * 1000:.0f} ms")
+    for name, w in result["workloads"].items():
+        print(f"\n{name}: {w['rules']} rules, {w['facts_per_record']} facts per record; "
+              f"full decision costs {w['cost_vs_raw']}x raw matching")
+        print("| mode | per second (median) | p50 µs | p99 µs | RSS 100k → 1M MiB |")
+        print("|---|---:|---:|---:|---|")
+        for mode, r in w["modes"].items():
+            rss = (f"{r['rss_after_100k_mib']} → {r['rss_after_1m_mib']} "
+                   f"({r['rss_growth_pct']:+}%)" if "rss_after_1m_mib" in r else "")
+            print(f"| {mode} | {r['per_s_median']:,} | {r['p50_us']} | {r['p99_us']} | {rss} |")
     return 0
 
 

@@ -28,19 +28,16 @@ from .link import load_rulesets
 
 __version__ = "0.1.0"
 
-__all__ = sorted(
-    [
-        "Bundle",
-        "Decision",
-        "Engine",
-        "EngineError",
-        "FactIssue",
-        "FactsError",
-        "Issue",
-        "ReferralRulesError",
-        "RulesetError",
-        "UnknownConditionError",
-        "load_rulesets",
-    ],
-    key=str.casefold,
-)
+__all__ = [
+    "Bundle",
+    "Decision",
+    "Engine",
+    "EngineError",
+    "FactIssue",
+    "FactsError",
+    "Issue",
+    "ReferralRulesError",
+    "RulesetError",
+    "UnknownConditionError",
+    "load_rulesets",
+]

@@ -150,7 +150,8 @@ def _fact(scope: Scope, name: str, offset: int) -> FactInfo:
         msg = f"'{name}' is a named threshold, not a fact; put the fact on the left"
         raise BindError(msg, offset, "type-mismatch")
     hint = scope.suggest(name, scope.all_names())
-    raise BindError(f"unknown fact '{name}'", offset, "unknown-fact", hint)
+    msg = f"unknown fact '{name}'"
+    raise BindError(msg, offset, "unknown-fact", hint)
 
 
 def bind(node: Node, scope: Scope) -> Expr:
@@ -177,16 +178,16 @@ def _bind(node: Node, scope: Scope, negate: bool) -> Expr:
             return negate_expr(cond) if negate else cond
         if info is not None:
             msg = f"'{node.name}' is a {info.type} fact, not a condition"
-            hint = (f"compare it, e.g. '{node.name} >= ...'" if info.type != "enum"
-                    else f"write '{node.name} == {info.values[0]}'")
-            raise BindError(msg, node.offset, "type-mismatch", hint)
+            how = (f"compare it, e.g. '{node.name} >= ...'" if info.type != "enum"
+                   else f"write '{node.name} == {info.values[0]}'")
+            raise BindError(msg, node.offset, "type-mismatch", how)
         if node.name in scope.values:
             msg = f"'{node.name}' is a named threshold, not a condition"
             raise BindError(msg, node.offset, "type-mismatch",
                             f"compare a fact with it, e.g. 'fact >= {node.name}'")
         hint = scope.suggest(node.name, scope.all_names())
-        raise BindError(f"unknown fact or condition '{node.name}'", node.offset,
-                        "unknown-fact", hint)
+        msg = f"unknown fact or condition '{node.name}'"
+        raise BindError(msg, node.offset, "unknown-fact", hint)
     if isinstance(node, Compare):
         info = _fact(scope, node.left, node.offset)
         value = _const(scope, node.left, info, node.right, node.op, node.offset)

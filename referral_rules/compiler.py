@@ -97,7 +97,8 @@ def python_matchers(
         lines.append("")
     source = "\n".join(lines)
     namespace: dict[str, Any] = {}
-    exec(compile(source, "<referral_rules generated matcher>", "exec"), namespace)  # noqa: S102
+    # Generated from validated names and repr() of validated constants only (module docstring).
+    exec(compile(source, "<referral_rules generated matcher>", "exec"), namespace)
     return namespace["fired"], namespace["possible"], source
 
 

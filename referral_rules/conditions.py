@@ -185,7 +185,8 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.tok.kind == "end":
-            raise ConditionSyntaxError("the condition is empty", 0)
+            msg = "the condition is empty"
+            raise ConditionSyntaxError(msg, 0)
         node = self.parse_or()
         if self.tok.kind != "end":
             upper = self.tok.text.lower()
@@ -266,12 +267,14 @@ class _Parser:
             self.fail("expected 'present', 'absent', 'true' or 'false' after 'is'")
         if tok.kind == "name" and tok.text.lower() in _WORD_OPERATORS:
             hint = _WORD_OPERATORS[tok.text.lower()]
+            msg = f"unknown operator '{tok.text}'"
             raise ConditionSyntaxError(
-                f"unknown operator '{tok.text}'", tok.offset, "unknown-operator",
+                msg, tok.offset, "unknown-operator",
                 f"did you mean '{hint}'?")
         if tok.kind in ("number", "string") or (tok.kind == "name" and tok.text not in KEYWORDS):
+            msg = f"missing operator between '{name.text}' and '{tok.text}'"
             raise ConditionSyntaxError(
-                f"missing operator between '{name.text}' and '{tok.text}'", tok.offset,
+                msg, tok.offset,
                 "unknown-operator", "use one of >= <= > < == != in between is")
         return Name(name.text, name.offset)
 
@@ -348,7 +351,8 @@ def parse_arithmetic(text: str) -> Arith | Name | float | int:
     """Parse a ``compute:`` expression such as ``a + b + c``."""
     parser = _Parser(text)
     if parser.tok.kind == "end":
-        raise ConditionSyntaxError("the expression is empty", 0)
+        msg = "the expression is empty"
+        raise ConditionSyntaxError(msg, 0)
     node = parser.parse_sum()
     if parser.tok.kind != "end":
         parser.fail("expected + - * / or the end of the expression")

@@ -144,8 +144,11 @@ class Decision(_Frozen):
         Equal to ``model_dump_json(indent=indent)``; the compact form is assembled once by the
         resolver from cached parts (a test checks the two are the same bytes).
         """
-        if indent is None and self._json is not None:
-            return self._json
+        if indent is None:
+            private = self.__pydantic_private__
+            cached = private.get("_json") if private else None
+            if cached is not None:
+                return str(cached)
         return self.model_dump_json(indent=indent)
 
     def __eq__(self, other: object) -> bool:

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover
 _FACT_ID = '"id":"__referral_rules_patient__"'
 _RETRACT = "{" + _FACT_ID + "}"  # a fact with an explicit id is retracted by its id alone
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_INIT_FACT = '{"id":"__referral_rules_init__","%s":3}' % RESERVED
+_INIT_FACT = f'{{"id":"__referral_rules_init__","{RESERVED}":3}}'
 
 
 def available() -> bool:
@@ -80,7 +80,7 @@ class DurableMatcher:
         try:
             _dre.delete_state(handle, None)
             _dre.delete_ruleset(handle)
-        except Exception:  # noqa: BLE001 - a broken handle is being thrown away anyway
+        except Exception:  # a broken handle is being thrown away anyway
             pass
 
     def match(self, facts: dict[str, Any]) -> list[int]:
@@ -91,7 +91,7 @@ class DurableMatcher:
             handle = self._handle()
             try:
                 return self._run(handle, message)
-            except Exception as exc:  # noqa: BLE001 - any engine failure: rebuild, retry once
+            except Exception as exc:  # any engine failure: rebuild the handle, retry once
                 self._drop(handle)
                 if attempt == 2:
                     msg = f"durable_rules failed twice on a validated record: {exc}"
@@ -126,6 +126,6 @@ class DurableMatcher:
             try:
                 _dre.delete_state(handle, None)
                 _dre.delete_ruleset(handle)
-            except Exception:  # noqa: BLE001, S110 - best effort at shutdown
+            except Exception:  # best effort at shutdown
                 pass
         self._local = threading.local()

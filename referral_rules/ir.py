@@ -1,4 +1,4 @@
-"""The linked, engine-free form of the rules: what the compiler, both backends and the resolver read.
+"""The linked, engine-free form of the rules, read by the compiler, both backends and resolve.
 
 Everything here is plain frozen data. The engine only ever says *which* rules matched; titles,
 citations, records and advice stay here, keyed by rule id.

@@ -148,7 +148,8 @@ class _Linker:
         if rec in policy.records:
             return True
         close = difflib.get_close_matches(rec, list(policy.records), n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else "declare it under records: in policy.yaml"
+        hint = (f"did you mean '{close[0]}'?" if close
+                else "declare it under records: in policy.yaml")
         self.issues.append(smap.issue(path, f"unknown record '{rec}'", "unknown-record", hint))
         return False
 
@@ -235,7 +236,8 @@ class _Linker:
                 if isinstance(d.value, int | float) and not isinstance(d.value, bool) \
                         and d.citation is None:
                     msg = f"threshold '{name}' has no citation"
-                    hint = "add citation: {source: ..., clause: ...}; unsourced numbers are left out"
+                    hint = ("add citation: {source: ..., clause: ...}; "
+                            "unsourced numbers are left out")
                     self.issues.append(smap.issue(path, msg, "unknown-source", hint, key=True))
                 values[name] = d.value
             elif d.when is not None:
@@ -253,7 +255,8 @@ class _Linker:
                 return bound[name]
             if name in visiting:
                 cycle = " → ".join([*visiting[visiting.index(name):], name])
-                raise BindError(f"definitions refer to each other in a cycle: {cycle}", 0,
+                msg_0 = f"definitions refer to each other in a cycle: {cycle}"
+                raise BindError(msg_0, 0,
                                 "definition-cycle")
             visiting.append(name)
             try:
@@ -276,7 +279,7 @@ class _Linker:
                 named(name)
             except BindError as exc:
                 self.issues.append(smap.issue(("definitions", name), exc.message,
-                                              exc.code, key=True))  # type: ignore[arg-type]
+                                              exc.code, key=True))
         rules: list[CompiledRule] = []
         thresholds: dict[str, tuple[tuple[str, str, float], ...]] = {}
         for i, rule in enumerate(spec.rules):
@@ -288,7 +291,7 @@ class _Linker:
             try:
                 expr = self.condition(rule.when, scope, smap, (*path, "when"))
             except BindError as exc:
-                self.issues.append(smap.issue((*path, "when"), exc.message, exc.code))  # type: ignore[arg-type]
+                self.issues.append(smap.issue((*path, "when"), exc.message, exc.code))
                 expr = Const(False)
             for j, rec in enumerate(rule.records):
                 self.record(rec, policy.spec, smap, (*path, "records", j))

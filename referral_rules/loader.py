@@ -233,9 +233,9 @@ def _issue(path: Path, errs: list[dict[str, Any]], smap: SourceMap) -> Issue:
         hint = f"did you mean '{close[0]}'?" if close else None
         return smap.issue(path, f"unknown key '{key}'", "schema", hint, key=True)
     if kind == "missing":
-        parent, key = path[:-1], path[-1]
-        msg = f"missing required key '{key}'"
-        return smap.issue(parent, msg, "schema", f"add '{key}:' here")
+        parent, missing = path[:-1], path[-1]
+        msg = f"missing required key '{missing}'"
+        return smap.issue(parent, msg, "schema", f"add '{missing}:' here")
     if kind == "literal_error":
         expected = str(first.get("ctx", {}).get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",") if o.strip()]

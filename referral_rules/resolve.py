@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from .decision import (
     DISCLAIMER,
@@ -34,7 +34,8 @@ from .model import Text
 __all__ = ["Outcome", "Resolver"]
 
 LEVELS = ("primary", "secondary", "tertiary")
-_CACHE_MAX = 200_000  # bound every per-pattern cache: memory stays flat on any input
+_CACHE_MAX = 4_096  # bound every per-pattern cache: memory stays flat on any input
+_SMALL_CACHE_MAX = 65_536  # caches whose keys are few by construction (signatures, parts)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _URGENCY_RANK = {None: 0, "routine": 1, "urgent": 2, "emergency": 3}
 
@@ -44,7 +45,8 @@ REASONS: dict[str, Text] = {
     "at_highest_level": Text(zh="已在三级医院，符合上转标准但无更高级别可转，应在本院处置。",
                              en="Up-transfer criteria are met but the patient is already at "
                                 "tertiary level: manage here."),
-    "at_capable_level": Text(zh="符合上转标准，但患者已在能够提供所需诊治的级别（规则规定的目标级别）。",
+    "at_capable_level": Text(zh="符合上转标准，但患者已在能够提供所需诊治的级别"
+                                "（规则规定的目标级别）。",
                              en="Up-transfer criteria are met, but the patient is already at a "
                                 "level that can provide the care the criteria ask for."),
     "at_primary_level": Text(zh="已在基层医疗机构，符合下转标准即继续在基层管理。",
@@ -73,6 +75,14 @@ REASONS: dict[str, Text] = {
 }
 
 
+class Sig(NamedTuple):
+    """What decides a rule's effect on the direction: all ``outcome`` reads of a rule."""
+
+    direction: str
+    urgency: str | None
+    target_level: str | None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """The direction part of a decision."""
@@ -84,15 +94,26 @@ class Outcome:
     reasons: tuple[str, ...]
 
 
-def _category(rule: CompiledRule) -> str:
+def _category(rule: RuleLike) -> str:
     return "emergency" if rule.direction == "up" and rule.urgency == "emergency" else rule.direction
 
 
-def _up_target(rule: CompiledRule, level: int) -> int:
+class RuleLike(Protocol):
+    """What ``outcome`` reads of a rule."""
+
+    @property
+    def direction(self) -> str: ...
+    @property
+    def urgency(self) -> str | None: ...
+    @property
+    def target_level(self) -> str | None: ...
+
+
+def _up_target(rule: RuleLike, level: int) -> int:
     return LEVELS.index(rule.target_level) if rule.target_level else level + 1
 
 
-def outcome(rules: Sequence[CompiledRule], current: str, order: Sequence[str]) -> Outcome:
+def outcome(rules: Sequence[Any], current: str, order: Sequence[str]) -> Outcome:
     """Direction, urgency and target level for the fired ``rules`` at ``current`` level."""
     categories = {_category(r) for r in rules}
     winner = next((c for c in order if c in categories), None)
@@ -151,15 +172,20 @@ class Resolver:
         self.capture_labels = dict(refusal.captures)
         self.captures = tuple(refusal.captures)
         # Everything that does not depend on a patient's values is built once.
-        self.reason_objects = {c: Reason.model_construct(code=c, text=t) for c, t in REASONS.items()}
+        self.reason_objects = {c: Reason.model_construct(code=c, text=t)
+                               for c, t in REASONS.items()}
         self.rule_citations = {r.index: _cite(r.citations) for r in bundle.rules}
         self.refusals = {(d, declined): self._build_refusal(d, declined)
                          for d in ("up", "down", "stay") for declined in (False, True)}
         self._records_cache: dict[tuple[Any, ...], tuple[RequiredRecord, ...]] = {}
         self._missing_cache: dict[tuple[str, tuple[str, ...]], MissingFact] = {}
         self._destinations: dict[tuple[str, str | None], Destination] = {}
-        self._outcomes: dict[tuple[tuple[int, ...], str], Outcome] = {}
+        self._patterns: dict[tuple[Any, ...], tuple[Outcome, tuple[str, ...],
+                                                     tuple[CompiledRule, ...],
+                                                     tuple[CompiledRule, ...]]] = {}
         self._verdicts: dict[tuple[Any, ...], bool] = {}
+        self._statics: dict[tuple[Any, ...], tuple[dict[str, Any], str, str,
+                                                    tuple[CompiledRule, ...]]] = {}
         self._fragments: dict[int, tuple[object, str]] = {}
         self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
         self.inputs = {
@@ -195,24 +221,59 @@ class Resolver:
         refs: tuple[RulesetRef, ...],
         bypass: bool,
     ) -> Decision:
-        """The Decision for validated ``facts`` and the fired / undetermined rule indexes."""
-        rules = self.bundle.rules
-        fired = [rules[i] for i in fired_idx]
+        """The Decision for validated ``facts`` and the fired / undetermined rule indexes.
+
+        Everything but the matched values is a function of the fired and undetermined rules,
+        the current level, refusal, bypass and which needed facts are absent; that part is
+        built once per such pattern (bounded caches) and reused.
+        """
         current = facts["care_level"]
-        key = (tuple(fired_idx), current)
-        out = self._outcomes.get(key)
-        if out is None:
-            out = outcome(fired, current, self.order)
-            if len(self._outcomes) < _CACHE_MAX:
-                self._outcomes[key] = out
+        key1 = (tuple(fired_idx), tuple(undetermined_idx), current)
+        first = self._patterns.get(key1)
+        if first is None:
+            first = self._pattern(key1)
+        relevant_inputs = first[1]
+        absent = tuple(f for f in relevant_inputs if f not in facts)
+        key2 = (key1, facts.get("accepts_transfer") == "no", bypass, absent, id(refs))
+        static = self._statics.get(key2)
+        if static is None:
+            static = self._static(first[0], first[2], first[3], current, key2[1], bypass, facts,
+                                  refs)
+            if len(self._statics) < _CACHE_MAX:
+                self._statics[key2] = static
+        values, head, tail, fired = static
+        read = self.read
+        matched = [{f: facts[f] for f in read[r.index] if f in facts} for r in fired]
+        values = dict(values)
+        values["fired"] = tuple(self._fired(r, m) for r, m in zip(fired, matched, strict=True))
+        text = "".join((head, ",".join(
+            self.fired_prefix[r.index] + _ENCODER.encode(m) + self.fired_suffix[r.index]
+            for r, m in zip(fired, matched, strict=True)), tail))
+        return construct(Decision, values, {"_json": text})
+
+    def _pattern(self, key1: tuple[tuple[int, ...], tuple[int, ...], str]
+                 ) -> tuple[Outcome, tuple[str, ...], tuple[CompiledRule, ...],
+                            tuple[CompiledRule, ...]]:
+        rules = self.bundle.rules
+        fired = [rules[i] for i in key1[0]]
+        out = outcome(fired, key1[2], self.order)
+        relevant = tuple(self._relevant(key1[2], out, fired, [rules[i] for i in key1[1]]))
+        inputs = tuple(dict.fromkeys(f for r in relevant for f in self.inputs[r.index]))
+        value = (out, inputs, relevant, tuple(fired))
+        if len(self._patterns) < _CACHE_MAX:
+            self._patterns[key1] = value
+        return value
+
+    def _static(self, out: Outcome, relevant: tuple[CompiledRule, ...],
+                fired: tuple[CompiledRule, ...], current: str, declined: bool, bypass: bool,
+                facts: dict[str, Any], refs: tuple[RulesetRef, ...]
+                ) -> tuple[dict[str, Any], str, str, tuple[CompiledRule, ...]]:
         reasons = list(out.reasons)
-        relevant = self._relevant(key, out, fired, [rules[i] for i in undetermined_idx])
         direction, urgency = out.direction, out.urgency
         transfer = direction in ("up", "down")
         bypass = transfer and direction == "up" and (bypass or urgency == "emergency")
         if bypass:
             reasons.append("emergency_bypass")
-        declined = facts.get("accepts_transfer") == "no"
         refusal = self.refusals[(direction, declined)]
         if refusal.status == "required_now":
             reasons.append("patient_declined")
@@ -222,8 +283,6 @@ class Resolver:
             reasons.append("incomplete")
         destination = self._destination(out, bypass) if direction == "up" else None
         reason_objects = tuple(self.reason_objects[c] for c in reasons)
-        matched = [{f: facts[f] for f in self.read[r.index] if f in facts} for r in fired]
-        fired_objects = tuple(self._fired(r, m) for r, m in zip(fired, matched, strict=True))
         advice = tuple(dict.fromkeys(a for r in out.deciding for a in r.advice)) \
             if transfer else ()
         undetermined = tuple(r.id for r in relevant)
@@ -234,7 +293,7 @@ class Resolver:
             "target_level": out.target,
             "destination": destination,
             "reasons": reason_objects,
-            "fired": fired_objects,
+            "fired": (),
             "records": records,
             "refusal": refusal,
             "advice": advice,
@@ -245,14 +304,13 @@ class Resolver:
             "disclaimer": DISCLAIMER,
         }
         js = self._js
-        text = "".join((
+        head = "".join((
             '{"direction":"', direction, '","urgency":', _str(urgency),
             ',"current_level":"', current, '","target_level":', _str(out.target),
             ',"destination":', js(destination) if destination is not None else "null",
-            ',"reasons":[', ",".join(js(r) for r in reason_objects),
-            '],"fired":[', ",".join(self.fired_prefix[r.index] + _ENCODER.encode(m)
-                                   + self.fired_suffix[r.index]
-                                   for r, m in zip(fired, matched, strict=True)),
+            ',"reasons":[', ",".join(js(r) for r in reason_objects), '],"fired":[',
+        ))
+        tail = "".join((
             '],"records":', js(records), ',"refusal":', js(refusal),
             ',"advice":[', ",".join(js(a) for a in advice),
             '],"complete":', "false" if relevant else "true",
@@ -260,7 +318,7 @@ class Resolver:
             '],"undetermined_rules":[', ",".join(f'"{u}"' for u in undetermined),
             '],"rulesets":', js(refs), ',"disclaimer":', self.disclaimer_json, "}",
         ))
-        return construct(Decision, values, {"_json": text})
+        return values, head, tail, fired
 
     def _js(self, obj: Any) -> str:
         """JSON of a cached, immutable part of a decision (computed once per object)."""
@@ -271,28 +329,30 @@ class Resolver:
             text = "[" + ",".join(self._js(o) for o in obj) + "]"
         else:
             text = obj.model_dump_json()
-        if len(self._fragments) < _CACHE_MAX:
+        if len(self._fragments) < _SMALL_CACHE_MAX:
             self._fragments[id(obj)] = (obj, text)  # keeps obj alive: its id stays unique
         return text
 
-    def _relevant(self, key: tuple[tuple[int, ...], str], now: Outcome,
-                  fired: list[CompiledRule], undetermined: list[CompiledRule]
-                  ) -> list[CompiledRule]:
+    def _relevant(self, current: str, now: Outcome, fired: list[CompiledRule],
+                  undetermined: list[CompiledRule]) -> list[CompiledRule]:
         """The undetermined rules whose firing would change direction, urgency or target.
 
-        That depends only on the fired set, the current level and a rule's direction, urgency
-        and target level, so each combination is worked out once.
+        That depends only on the current level and on the (direction, urgency, target level)
+        of the fired rules and of the candidate: few combinations, so verdicts are cached.
         """
+        sigs = frozenset(Sig(r.direction, r.urgency, r.target_level) for r in fired)
+        now_core = (now.direction, now.urgency, now.target)
         out = []
+        verdicts = self._verdicts
         for rule in undetermined:
-            vkey = (key, rule.direction, rule.urgency, rule.target_level)
-            verdict = self._verdicts.get(vkey)
+            sig = Sig(rule.direction, rule.urgency, rule.target_level)
+            key = (sigs, current, sig)
+            verdict = verdicts.get(key)
             if verdict is None:
-                other = outcome([*fired, rule], key[1], self.order)
-                verdict = (other.direction, other.urgency, other.target) != (
-                    now.direction, now.urgency, now.target)
-                if len(self._verdicts) < _CACHE_MAX:
-                    self._verdicts[vkey] = verdict
+                other = outcome([*sigs, sig], current, self.order)
+                verdict = (other.direction, other.urgency, other.target) != now_core
+                if len(verdicts) < _SMALL_CACHE_MAX:
+                    verdicts[key] = verdict
             if verdict:
                 out.append(rule)
         return out

@@ -27,7 +27,9 @@ def _interesting(bundle: Bundle) -> dict[str, list[float]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def patients(bundle: Bundle, n: int, seed: int = 0, present: float = 0.5) -> Iterator[dict[str, Any]]:
+def patients(
+    bundle: Bundle, n: int, seed: int = 0, present: float = 0.5
+) -> Iterator[dict[str, Any]]:
     """``n`` valid patient records for ``bundle``'s vocabulary, reproducible from ``seed``."""
     rng = random.Random(seed)
     vocab = bundle.vocabulary
@@ -54,7 +56,7 @@ def patients(bundle: Bundle, n: int, seed: int = 0, present: float = 0.5) -> Ite
                 else:
                     value = rng.uniform(lo, hi)
                 if spec.type == "integer":
-                    record[name] = int(round(value))
+                    record[name] = round(value)
                 else:
                     record[name] = round(value, 1)
         yield record

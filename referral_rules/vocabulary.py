@@ -93,8 +93,8 @@ class Vocabulary:
         fact = self.facts.get(name)
         if fact is None:
             close = difflib.get_close_matches(name, list(self.facts), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else "see docs/facts.md for the names"
-            return FactIssue(name, "unknown-fact", f"unknown fact '{name}'", hint)
+            known = f"did you mean '{close[0]}'?" if close else "see docs/facts.md for the names"
+            return FactIssue(name, "unknown-fact", f"unknown fact '{name}'", known)
         got = _describe(value)
         if kind == "missing":
             return FactIssue(name, "missing-required", f"'{name}' is required ({fact.en})")
@@ -106,24 +106,26 @@ class Vocabulary:
             if isinstance(value, int | float) and not isinstance(value, bool) and kind in (
                 "greater_than_equal", "less_than_equal"
             ):
-                msg = f"'{name}' must be between {_num(lo)} and {_num(hi)}{unit[3:] and ' ' + unit[4:]} (got {got})"
+                unit_text = f" {fact.unit}" if fact.unit else ""
+                msg = f"'{name}' must be between {_num(lo)} and {_num(hi)}{unit_text} (got {got})"
                 return FactIssue(name, "out-of-range", msg, "check the value and its unit")
             what = "a whole number" if fact.type == "integer" else "a number"
-            hint = "send numbers without quotes" if isinstance(value, str) else None
+            hint: str | None = "send numbers without quotes" if isinstance(value, str) else None
             msg = f"'{name}' must be {what}{unit} (got {got})"
             return FactIssue(name, "wrong-type", msg, hint)
         if fact.type == "boolean":
-            hint = "send true or false without quotes" if isinstance(value, str | int) else None
+            bool_hint = ("send true or false without quotes" if isinstance(value, str | int)
+                         else None)
             return FactIssue(name, "wrong-type", f"'{name}' must be true or false (got {got})",
-                             hint)
+                             bool_hint)
         allowed = ", ".join(fact.values or [])
         if not isinstance(value, str):
             msg = f"'{name}' must be one of {allowed} (got {got})"
             return FactIssue(name, "wrong-type", msg)
         close = difflib.get_close_matches(value, fact.values or [], n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else None
+        enum_hint = f"did you mean '{close[0]}'?" if close else None
         msg = f"'{name}' must be one of {allowed} (got {got})"
-        return FactIssue(name, "not-allowed", msg, hint)
+        return FactIssue(name, "not-allowed", msg, enum_hint)
 
 
 def _num(x: float) -> str:

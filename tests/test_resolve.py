@@ -164,7 +164,7 @@ def test_up_criterion_met_despite_missing_facts(mini: Engine) -> None:
 
 
 def test_conditions_select_rulesets(mini: Engine) -> None:
-    d = mini.engine_like = mini.evaluate(full(s=True, d=True), conditions=["alpha"])
+    d = mini.evaluate(full(s=True, d=True), conditions=["alpha"])
     assert d.direction == "down"
     assert [r.id for r in d.rulesets] == ["facts", "policy", "alpha"]
     from referral_rules import UnknownConditionError

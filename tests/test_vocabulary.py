@@ -93,7 +93,7 @@ def test_vocabulary_json_schema_names_every_fact(python_engine: Engine) -> None:
     assert schema["additionalProperties"] is False
 
 
-_VALUES = [None, True, False, 0, 1, -1, 45, 45.0, 45.5, 180, 1800, 3.9, float("nan"),
+_VALUES: list[object] = [None, True, False, 0, 1, -1, 45, 45.0, 45.5, 180, 1800, 3.9, float("nan"),
            float("inf"), "90", "true", "primary", "no", "yes", "female", [], {}]
 
 
