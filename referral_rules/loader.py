@@ -27,6 +27,7 @@ from .model import (
     DirectionRecords,
     Expect,
     FactSpec,
+    NotEncoded,
     Piece,
     PolicyFile,
     RecordSpec,
@@ -46,7 +47,7 @@ POLICY = "policy.yaml"
 
 _ALL_MODELS: tuple[type[BaseModel], ...] = (
     Block, Bypass, Case, CasesFile, Citation, Definition, DestinationPolicy, DirectionRecords,
-    Expect, FactSpec, Piece, PolicyFile, RecordSpec, RefusalPolicy, Rule, RulesetFile, Source,
+    Expect, FactSpec, NotEncoded, Piece, PolicyFile, RecordSpec, RefusalPolicy, Rule, RulesetFile, Source,
     Text, VocabularyFile,
 )
 _KNOWN_KEYS = sorted({
@@ -176,7 +177,7 @@ def salvage(data: dict[str, Any]) -> RulesetFile:
         sources=mapping(Source, data.get("sources")),
         definitions=mapping(Definition, data.get("definitions")),
         rules=[rule(r, i) for i, r in enumerate(rules if isinstance(rules, list) else [])],
-        cases=[], note=None,
+        cases=[], not_encoded=[], note=None,
     )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "Definition",
     "Expect",
     "FactSpec",
+    "NotEncoded",
     "PolicyFile",
     "Rule",
     "RulesetFile",
@@ -184,6 +185,14 @@ class Case(_Strict):
     expect: Expect
 
 
+class NotEncoded(_Strict):
+    """A criterion or threshold deliberately left out, and why (listed in the generated docs)."""
+
+    item: Text
+    reason: Text
+    criterion: str | None = None
+
+
 class RulesetFile(_Strict):
     """``<condition>.yaml``: one condition's referral rules and their test cases."""
 
@@ -195,6 +204,10 @@ class RulesetFile(_Strict):
     definitions: dict[FactName, Definition] = Field(default_factory=dict)
     rules: list[Rule] = Field(min_length=1)
     cases: list[Case] = Field(default_factory=list)
+    not_encoded: list[NotEncoded] = Field(
+        default_factory=list,
+        description="Criteria or thresholds left out on purpose (e.g. not sourced), with why",
+    )
     note: str | Text | None = None
 
 
