@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .conditions import Arith, BoolLit, Compare, Logic, Member, Name, Node, Presence
+from .errors import IssueCode
 
 __all__ = ["All", "AnyOf", "Atom", "BindError", "Const", "Expr", "FactInfo", "Scope", "bind"]
 
@@ -27,7 +28,7 @@ class BindError(Exception):
     """A name or type problem at ``offset`` in a condition."""
 
     def __init__(
-        self, message: str, offset: int, code: str, suggestion: str | None = None
+        self, message: str, offset: int, code: IssueCode, suggestion: str | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -46,6 +47,15 @@ class Atom:
 
     def negated(self) -> Atom:
         return Atom(self.fact, _NEGATE[self.op], self.value)
+
+    @property
+    def number(self) -> float:
+        """The numeric constant of a comparison atom."""
+        value = self.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            msg = f"{self} has no numeric value"
+            raise TypeError(msg)
+        return float(value)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
+from .docs import write_docs
 from .errors import EngineError, FactsError, RulesetError, UnknownConditionError
 from .evaluate import Engine
 from .link import load_rulesets
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
                            help="print the explanation instead of JSON")
         else:
             e.add_argument("--lang", choices=["zh", "en"], default="en")
+    d = sub.add_parser("docs", help="generate docs/rulesets/<id>.md from the rulesets")
+    d.add_argument("rules", nargs="?", default="rulesets",
+                   help="rules directory (default: rulesets)")
+    d.add_argument("--out", default="docs/rulesets", help="output directory")
+    d.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if a document is stale or missing")
     s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the file formats")
     s.add_argument("--write", metavar="DIR", help="write one <name>.schema.json per format")
     s.add_argument("--rules", default="rulesets",
@@ -101,6 +108,8 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
             return _test(args, out)
         if args.command in ("eval", "explain"):
             return _eval(args, out, err, stdin)
+        if args.command == "docs":
+            return _docs(args, out, err)
         return _schema(args, out)
     except RulesetError as exc:
         if getattr(args, "json", False):
@@ -199,6 +208,22 @@ def _eval(args: argparse.Namespace, out: _Out, err: _Out, stdin: IO[str]) -> int
         out(decision.explain(lang).rstrip("\n"))
     else:
         out(decision.to_json(indent=2))
+    return OK
+
+
+def _docs(args: argparse.Namespace, out: _Out, err: _Out) -> int:
+    bundle = load_rulesets(args.rules)
+    stale = write_docs(bundle, Path(args.out), check=args.check)
+    if args.check:
+        for path in stale:
+            err(f"stale: {path} (run `referral-rules docs`)", "red")
+        if not stale:
+            out("docs are current", "green")
+        return INVALID if stale else OK
+    for path in stale:
+        out(f"wrote {path}")
+    if not stale:
+        out("docs are current", "green")
     return OK
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import IssueCode
+
 __all__ = [
     "Arith",
     "BoolLit",
@@ -32,7 +34,8 @@ class ConditionSyntaxError(Exception):
     """A condition that cannot be parsed; ``offset`` is the 0-based character position."""
 
     def __init__(
-        self, message: str, offset: int, code: str = "syntax", suggestion: str | None = None
+        self, message: str, offset: int, code: IssueCode = "syntax",
+        suggestion: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

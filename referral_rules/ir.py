@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .bind import Expr, FactInfo
 from .conditions import Arith, Name
-from .model import Case, Expect, PolicyFile, Text
+from .model import Case, Expect, PolicyFile, RulesetFile, Text
 from .vocabulary import Vocabulary
 
 __all__ = [
@@ -99,6 +99,7 @@ class RulesetIR:
     cases: tuple[CaseSpec, ...]
     thresholds: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
     values: dict[str, int | float | str | bool] = field(default_factory=dict)
+    spec: RulesetFile | None = None  # the validated file, for generated documentation
 
 
 @dataclass(frozen=True)

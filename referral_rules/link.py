@@ -23,10 +23,20 @@ from .bind import (
     thresholds_of,
 )
 from .conditions import Arith, ConditionSyntaxError, Name, parse_arithmetic, parse_condition
-from .errors import FactsError, Issue, RulesetError
+from .errors import FactsError, Issue, IssueCode, RulesetError
 from .ir import Bundle, CaseSpec, CitationRef, CompiledRule, Computed, Policy, RulesetIR
 from .loader import LoadedFile, read_directory, salvage
-from .model import Block, Case, CasesFile, Citation, Definition, PolicyFile, RulesetFile, Source
+from .model import (
+    Block,
+    Case,
+    CasesFile,
+    Citation,
+    Definition,
+    PolicyFile,
+    RulesetFile,
+    Source,
+    VocabularyFile,
+)
 from .vocabulary import MAX_FACTS, Vocabulary
 
 __all__ = ["load_rulesets"]
@@ -61,7 +71,7 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
         rules.extend(ir.rules)
     cases: list[CaseSpec] = []
     if vocab is not None and policy is not None:
-        linker.check_facts_limit(rules, rulesets, vocab)
+        linker.check_facts_limit(rulesets)
         for ir in rulesets.values():
             cases.extend(ir.cases)
         for loaded in src.case_files:
@@ -91,11 +101,11 @@ class _Linker:
 
     # --- vocabulary -------------------------------------------------------------------------
     def vocabulary(self, loaded: LoadedFile | None) -> Vocabulary | None:
-        if loaded is None or loaded.model is None:
+        if loaded is None or not isinstance(loaded.model, VocabularyFile):
             return None
-        smap = loaded.smap
+        smap, spec = loaded.smap, loaded.model
         ok = True
-        for name, fact in loaded.model.facts.items():  # type: ignore[attr-defined]
+        for name, fact in spec.facts.items():
             path: Path = ("facts", name)
             if fact.type in ("number", "integer") and fact.range is None:
                 self.issues.append(smap.issue(path, f"'{name}' needs a plausible range",
@@ -118,11 +128,11 @@ class _Linker:
                                               "only number and integer facts have a range",
                                               "schema"))
                 ok = False
-        if "care_level" not in loaded.model.facts:  # type: ignore[attr-defined]
+        if "care_level" not in spec.facts:
             self.issues.append(smap.issue(("facts",), "the vocabulary must declare care_level",
                                           "schema"))
             ok = False
-        return Vocabulary(loaded.model) if ok else None  # type: ignore[arg-type]
+        return Vocabulary(spec) if ok else None
 
     # --- citations and records --------------------------------------------------------------
     def cite(
@@ -163,7 +173,7 @@ class _Linker:
             except (ConditionSyntaxError, BindError) as exc:
                 line, col = smap.text_position(path, exc.offset)
                 self.issues.append(Issue(smap.file, line, col, ".".join(map(str, path)),
-                                         exc.message, exc.code, exc.suggestion))  # type: ignore[arg-type]
+                                         exc.message, exc.code, exc.suggestion))
                 return Const(False)
         if value.all is not None:
             return All(tuple(self.condition(v, scope, smap, (*path, "all", i))
@@ -306,14 +316,14 @@ class _Linker:
                 tuple(rule.advice), specialty, rule.criterion, note, loaded.name, line,
             ))
             thresholds[rule.id] = tuple(
-                (a.fact, a.op, float(a.value)) for a in thresholds_of(expr)  # type: ignore[arg-type]
+                (a.fact, a.op, a.number) for a in thresholds_of(expr)
             )
         cases = self.cases(spec.cases, smap, vocab, policy, spec.id)
         if len(self.issues) > before:
             return None
         return RulesetIR(spec.id, spec.version, loaded.sha256, loaded.name, spec.title,
                          spec.specialty, tuple(rules), tuple(computed), tuple(cases), thresholds,
-                         values)
+                         values, spec)
 
     def check_rule_shape(
         self, direction: str, urgency: str | None, target: str | None, smap: SourceMap,
@@ -355,7 +365,7 @@ class _Linker:
             except ConditionSyntaxError as exc:
                 line, col = smap.text_position((*path, "compute"), exc.offset)
                 self.issues.append(Issue(smap.file, line, col, f"definitions.{name}.compute",
-                                         exc.message, exc.code, exc.suggestion))  # type: ignore[arg-type]
+                                         exc.message, exc.code, exc.suggestion))
                 return None
             for ref in arith_names(arith):
                 fact = scope.facts.get(ref.name)
@@ -409,11 +419,9 @@ class _Linker:
 
     def check_case_refs(self, spec: CaseSpec, rules: set[str], rulesets: set[str],
                         policy: Policy) -> None:
-        from ._sourcemap import SourceMap as _SM  # noqa: F401  (kept for clarity of types)
-
-        def add(msg: str, code: str, hint: str | None = None) -> None:
+        def add(msg: str, code: IssueCode, hint: str | None = None) -> None:
             self.issues.append(Issue(spec.file, spec.line, 1, f"cases.{spec.index}", msg,
-                                     code, hint))  # type: ignore[arg-type]
+                                     code, hint))
 
         for cond in spec.conditions:
             if cond not in rulesets:
@@ -429,9 +437,10 @@ class _Linker:
             if rec not in policy.spec.records:
                 add(f"unknown record '{rec}'", "unknown-record")
 
-    def check_facts_limit(self, rules: list[CompiledRule], rulesets: dict[str, RulesetIR],
-                          vocab: Vocabulary) -> None:
-        used = {f for r in rules for f in r.facts}
-        if len(used) > MAX_FACTS:
-            msg = f"rules read {len(used)} facts; the engine takes at most {MAX_FACTS}"
-            self.issues.append(Issue("(rulesets)", 1, 1, "", msg, "schema"))
+    def check_facts_limit(self, rulesets: dict[str, RulesetIR]) -> None:
+        """durable_rules rejects a fact with more than 255 properties (one engine per ruleset)."""
+        for ir in rulesets.values():
+            used = {f for r in ir.rules for f in r.facts}
+            if len(used) > MAX_FACTS:
+                msg = f"rules read {len(used)} facts; the engine takes at most {MAX_FACTS}"
+                self.issues.append(Issue(ir.file, 1, 1, "", msg, "schema"))

@@ -47,8 +47,8 @@ POLICY = "policy.yaml"
 
 _ALL_MODELS: tuple[type[BaseModel], ...] = (
     Block, Bypass, Case, CasesFile, Citation, Definition, DestinationPolicy, DirectionRecords,
-    Expect, FactSpec, NotEncoded, Piece, PolicyFile, RecordSpec, RefusalPolicy, Rule, RulesetFile, Source,
-    Text, VocabularyFile,
+    Expect, FactSpec, NotEncoded, Piece, PolicyFile, RecordSpec, RefusalPolicy, Rule,
+    RulesetFile, Source, Text, VocabularyFile,
 )
 _KNOWN_KEYS = sorted({
     (f.alias or name) for m in _ALL_MODELS for name, f in m.model_fields.items()

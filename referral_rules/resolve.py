@@ -61,6 +61,9 @@ REASONS: dict[str, Text] = {
     "up_overrides_down": Text(zh="上转标准优先于下转标准。",
                               en="Up-transfer criteria take precedence over down-transfer "
                                  "criteria."),
+    "down_withheld": Text(zh="下转标准已满足，但缺少的信息可能改变结论：信息补全前不下转。",
+                          en="The down-transfer criteria are met, but missing facts could change "
+                             "the decision: not sent down until they are known."),
     "emergency_bypass": Text(zh="急危重症/120/群体性事件：可直接或就近转诊，转诊证明事后补办。",
                              en="Critical, 120-ambulance or mass-casualty patient: transfer "
                                 "directly or to the nearest capable hospital and complete the "
@@ -160,6 +163,8 @@ class Resolver:
         self.policy = bundle.policy.spec
         self.order = tuple(self.policy.combination)
         self.record_order = {rid: i for i, rid in enumerate(self.policy.records)}
+        self.direction_records: dict[str, list[str]] = {
+            d: list(dr.records) for d, dr in self.policy.direction_records.items()}
         self.record_titles = {rid: Text.model_construct(zh=r.zh, en=r.en)
                               for rid, r in self.policy.records.items()}
         self.computed_inputs = {c.name: c.inputs for rs in bundle.rulesets.values()
@@ -258,6 +263,10 @@ class Resolver:
         fired = [rules[i] for i in key1[0]]
         out = outcome(fired, key1[2], self.order)
         relevant = tuple(self._relevant(key1[2], out, fired, [rules[i] for i in key1[1]]))
+        if out.direction == "down" and relevant:
+            # Down-criteria are conjunctive: a fact that could still block the transfer (or turn
+            # it up) must be known first (criteria.md §0, convention 2). Stay, and say why.
+            out = Outcome("stay", None, None, (), (*out.reasons, "down_withheld"))
         inputs = tuple(dict.fromkeys(f for r in relevant for f in self.inputs[r.index]))
         value = (out, inputs, relevant, tuple(fired))
         if len(self._patterns) < _CACHE_MAX:
@@ -271,7 +280,10 @@ class Resolver:
         reasons = list(out.reasons)
         direction, urgency = out.direction, out.urgency
         transfer = direction in ("up", "down")
-        bypass = transfer and direction == "up" and (bypass or urgency == "emergency")
+        # The bypass (direct / nearest transfer, referral certificate completed afterwards) is for
+        # a transfer that happens: a declined one has its refusal written on the form now.
+        bypass = (transfer and direction == "up" and not declined
+                  and (bypass or urgency == "emergency"))
         if bypass:
             reasons.append("emergency_bypass")
         refusal = self.refusals[(direction, declined)]
@@ -378,7 +390,7 @@ class Resolver:
     def _build_records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
                        refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
         need: dict[str, list[str]] = {}
-        for rec in self.policy.direction_records[direction].records:  # type: ignore[index]
+        for rec in self.direction_records[direction]:
             need.setdefault(rec, []).append(f"policy:direction_records.{direction}")
         for rule in deciding:
             for rec in rule.records:

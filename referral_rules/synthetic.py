@@ -21,7 +21,7 @@ def _interesting(bundle: Bundle) -> dict[str, list[float]]:
     for rule in bundle.rules:
         atoms: list[Atom] = thresholds_of(rule.expr)
         for atom in atoms:
-            t = float(atom.value)  # type: ignore[arg-type]
+            t = atom.number
             step = 1.0 if t.is_integer() else 0.1
             out.setdefault(atom.fact, set()).update({t - step, t, t + step})
     return {k: sorted(v) for k, v in out.items()}

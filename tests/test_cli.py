@@ -129,3 +129,20 @@ def test_python_m_entry_point() -> None:
                           capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "ok:" in proc.stdout
+
+
+def test_generated_ruleset_docs_are_current() -> None:
+    """docs/rulesets/*.md are generated from the YAML; a stale copy fails here."""
+    code, _, err = run("docs", str(RULES), "--out", str(ROOT / "docs" / "rulesets"), "--check")
+    assert code == 0, err
+
+
+def test_docs_check_detects_a_stale_document(tmp_path: Path) -> None:
+    code, out, _ = run("docs", str(RULES), "--out", str(tmp_path))
+    assert code == 0 and "wrote" in out
+    target = next(tmp_path.glob("hypertension.md"))
+    target.write_text(target.read_text("utf-8").replace("HTN-U1", "HTN-X1"), "utf-8")
+    code, _, err = run("docs", str(RULES), "--out", str(tmp_path), "--check")
+    assert code == 1 and "hypertension.md" in err
+    text = (ROOT / "docs" / "rulesets" / "hypertension.md").read_text("utf-8")
+    assert "## Not encoded / 未编码的内容" in text and "HTN-U1-SEVERE-BP" in text

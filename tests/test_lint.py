@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -14,8 +13,7 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    ruff = shutil.which("ruff") or "ruff"
-    proc = _run(ruff, "check", ".")
+    proc = _run(sys.executable, "-m", "ruff", "check", ".")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

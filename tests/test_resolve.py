@@ -183,3 +183,25 @@ def test_decision_json_is_byte_identical_and_carries_versions(mini: Engine) -> N
         ("facts", "test-1"), ("policy", "1.0.0"), ("alpha", "1"), ("beta", "2")]
     assert all(len(r.sha256) == 64 for r in decision.rulesets)
     assert "not an order" in decision.disclaimer.en
+
+
+def test_down_is_withheld_while_a_blocking_fact_is_missing(mini: Engine) -> None:
+    """Down-criteria met, but the stay flag of another condition is unknown: stay, incomplete."""
+    facts = full(d=True, care_level="secondary")
+    del facts["s"]
+    d = mini.evaluate(facts)
+    assert [r.id for r in d.fired] == ["A-D"]
+    assert (d.direction, d.target_level) == ("stay", None)
+    assert [r.code for r in d.reasons] == ["down_withheld", "incomplete"]
+    assert [(m.fact, m.needed_by) for m in d.missing_facts] == [("s", ("B-S",))]
+    assert d.records == () and d.refusal.status == "not_applicable"
+    assert mini.evaluate(full(d=True, care_level="secondary")).direction == "down"
+
+
+def test_declined_emergency_defers_nothing(mini: Engine) -> None:
+    """The signed refusal is written on the referral form now: no 补办 for a transfer that
+    does not happen."""
+    d = mini.evaluate(full(e=True, care_level="primary", accepts_transfer="no"))
+    assert (d.direction, d.urgency) == ("up", "emergency")
+    assert not any(r.deferrable for r in d.records)
+    assert "emergency_bypass" not in [r.code for r in d.reasons]
