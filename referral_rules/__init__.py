@@ -36,8 +36,8 @@ __all__ = [
     "FactIssue",
     "FactsError",
     "Issue",
-    "load_rulesets",
     "ReferralRulesError",
     "RulesetError",
     "UnknownConditionError",
+    "load_rulesets",
 ]

@@ -77,29 +77,34 @@ def _py(expr: Expr, var: dict[str, str], optimistic: bool) -> str:
     return f"({v} is None or {test})" if optimistic else f"({v} is not None and {test})"
 
 
-def python_matchers(
-    rules: Iterable[CompiledRule],
-) -> tuple[Callable[[dict[str, Any]], list[int]], Callable[[dict[str, Any]], list[int]], str]:
-    """Generate ``fired(facts)`` and ``possible(facts)``: rule indexes whose condition is true
-    with unknown atoms read as false, and as true. Returns both and their source text."""
+Matcher = Callable[[dict[str, Any]], list[int]]
+Classifier = Callable[[dict[str, Any]], tuple[list[int], list[int]]]
+
+
+def python_matchers(rules: Iterable[CompiledRule]) -> tuple[Matcher, Matcher, Classifier, str]:
+    """Generate ``fired(facts)`` and ``possible(facts)`` (rule indexes whose condition is true
+    with unknown atoms read as false, and as true) and ``classify(facts)`` (fired, and
+    undetermined = possible but not fired, in one pass). Returns them and their source."""
     rules = list(rules)
     facts = sorted({a for r in rules for a in _atoms_facts(r.expr)})
     var = {f: f"v{i}" for i, f in enumerate(facts)}
+    loads = ["    g = f.get", *(f"    {var[fact]} = g({fact!r})" for fact in facts)]
     lines = []
     for name, optimistic in (("fired", False), ("possible", True)):
-        lines.append(f"def {name}(f):")
-        lines.append("    g = f.get")
-        lines.extend(f"    {var[fact]} = g({fact!r})" for fact in facts)
-        lines.append("    out = []")
+        lines += [f"def {name}(f):", *loads, "    out = []"]
         for r in rules:
             lines.append(f"    if {_py(r.expr, var, optimistic)}: out.append({r.index})")
-        lines.append("    return out")
-        lines.append("")
+        lines += ["    return out", ""]
+    lines += ["def classify(f):", *loads, "    out = []", "    unknown = []"]
+    for r in rules:
+        lines.append(f"    if {_py(r.expr, var, False)}: out.append({r.index})")
+        lines.append(f"    elif {_py(r.expr, var, True)}: unknown.append({r.index})")
+    lines += ["    return out, unknown", ""]
     source = "\n".join(lines)
     namespace: dict[str, Any] = {}
     # Generated from validated names and repr() of validated constants only (module docstring).
     exec(compile(source, "<referral_rules generated matcher>", "exec"), namespace)
-    return namespace["fired"], namespace["possible"], source
+    return namespace["fired"], namespace["possible"], namespace["classify"], source
 
 
 def _atoms_facts(expr: Expr) -> Iterable[str]:

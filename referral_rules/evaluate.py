@@ -120,12 +120,12 @@ class Engine:
         fired: list[int] = []
         undetermined: list[int] = []
         for part in selection.parts:
-            hits = part.match(record)
+            hits, unknown = part.python.classify(record)
+            if part.durable is not None:
+                used = part.used
+                hits = part.durable.match({k: v for k, v in record.items() if k in used})
             fired.extend(hits)
-            possible = part.python.possible(record)
-            if len(possible) != len(hits):
-                hit_set = set(hits)
-                undetermined.extend(i for i in possible if i not in hit_set)
+            undetermined.extend(unknown)
         bypass = kleene(self.bundle.policy.bypass, record) is True
         return self._resolver.decide(record, fired, undetermined, selection.refs, bypass)
 

@@ -20,7 +20,7 @@ class PythonMatcher:
     """Which rules match, and which could match if absent facts were known. Thread-safe."""
 
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
-        self._fired, self._possible, self.source = python_matchers(rules)
+        self._fired, self._possible, self._classify, self.source = python_matchers(rules)
 
     def match(self, facts: dict[str, Any]) -> list[int]:
         """Indexes of the rules whose condition is true (unknown atoms read as false)."""
@@ -29,6 +29,10 @@ class PythonMatcher:
     def possible(self, facts: dict[str, Any]) -> list[int]:
         """Indexes of the rules whose condition is not false (unknown atoms read as true)."""
         return self._possible(facts)
+
+    def classify(self, facts: dict[str, Any]) -> tuple[list[int], list[int]]:
+        """(fired, undetermined) in one pass: true, and neither true nor false."""
+        return self._classify(facts)
 
     def close(self) -> None:
         """Nothing to release."""

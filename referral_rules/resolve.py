@@ -34,8 +34,8 @@ from .model import Text
 __all__ = ["Outcome", "Resolver"]
 
 LEVELS = ("primary", "secondary", "tertiary")
-_CACHE_MAX = 4_096  # bound every per-pattern cache: memory stays flat on any input
-_SMALL_CACHE_MAX = 65_536  # caches whose keys are few by construction (signatures, parts)
+_CACHE_MAX = 2_048  # bound every per-pattern cache: memory stays flat on any input
+_SMALL_CACHE_MAX = 16_384  # caches whose keys are few by construction (signatures, parts)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _URGENCY_RANK = {None: 0, "routine": 1, "urgent": 2, "emergency": 3}
 
@@ -193,6 +193,7 @@ class Resolver:
                                                     tuple[CompiledRule, ...]]] = {}
         self._fragments: dict[int, tuple[object, str]] = {}
         self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
+        self.sig = {r.index: Sig(r.direction, r.urgency, r.target_level) for r in bundle.rules}
         self.inputs = {
             r.index: tuple(dict.fromkeys(n for f in r.facts
                                          for n in self.computed_inputs.get(f, (f,))))
@@ -352,19 +353,24 @@ class Resolver:
         That depends only on the current level and on the (direction, urgency, target level)
         of the fired rules and of the candidate: few combinations, so verdicts are cached.
         """
-        sigs = frozenset(Sig(r.direction, r.urgency, r.target_level) for r in fired)
+        sig_of = self.sig
+        sigs = frozenset(sig_of[r.index] for r in fired)
         now_core = (now.direction, now.urgency, now.target)
-        out = []
         verdicts = self._verdicts
+        local: dict[Sig, bool] = {}
+        out = []
         for rule in undetermined:
-            sig = Sig(rule.direction, rule.urgency, rule.target_level)
-            key = (sigs, current, sig)
-            verdict = verdicts.get(key)
+            sig = sig_of[rule.index]
+            verdict = local.get(sig)
             if verdict is None:
-                other = outcome([*sigs, sig], current, self.order)
-                verdict = (other.direction, other.urgency, other.target) != now_core
-                if len(verdicts) < _SMALL_CACHE_MAX:
-                    verdicts[key] = verdict
+                key = (sigs, current, sig)
+                verdict = verdicts.get(key)
+                if verdict is None:
+                    other = outcome([*sigs, sig], current, self.order)
+                    verdict = (other.direction, other.urgency, other.target) != now_core
+                    if len(verdicts) < _SMALL_CACHE_MAX:
+                        verdicts[key] = verdict
+                local[sig] = verdict
             if verdict:
                 out.append(rule)
         return out

@@ -24,7 +24,8 @@ PATIENTS: dict[str, tuple[dict[str, Any], list[str] | None]] = {
         {"care_level": "tertiary", "post_operative": True, "day_surgery": False,
          "self_care_basic": True, "temperature_normal": True, "infection_signs": False,
          "tolerating_semi_liquid_diet": True, "flatus_and_stool_passed": True,
-         "wound_healing_well": True, "wound_infection": False, "walking_freely": True,
+         "wound_healing_well": True, "wound_infection": False, "wound_dehiscence": False,
+         "walking_freely": True,
          "iv_fluids_needed": False,
          "oral_analgesia_effective": True}, ["post_operative"]),
 }
