@@ -318,6 +318,11 @@ class _Linker:
             thresholds[rule.id] = tuple(
                 (a.fact, a.op, a.number) for a in thresholds_of(expr)
             )
+        for item in computed:  # thresholds inside computed values count for coverage too
+            atoms = [a for expr, _ in item.pieces for a in thresholds_of(expr)]
+            if atoms:
+                thresholds[f"{item.name} (computed)"] = tuple(
+                    (a.fact, a.op, a.number) for a in atoms)
         cases = self.cases(spec.cases, smap, vocab, policy, spec.id)
         if len(self.issues) > before:
             return None

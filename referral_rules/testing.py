@@ -144,7 +144,8 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
             coverage.rules_total += 1
             if rule.id not in fired_by_cases:
                 coverage.rules_unfired.append(rule.id)
-            for fact, op, threshold in rs.thresholds.get(rule.id, ()):
+        for owner, thresholds in rs.thresholds.items():
+            for fact, op, threshold in thresholds:
                 key = (fact, ">=" if op in (">=", "<") else ">", threshold)
                 if key in done:
                     continue
@@ -157,7 +158,7 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
                     lacking = " and ".join(w for w, ok in (("on", on), ("just past", past))
                                            if not ok)
                     coverage.thresholds_uncovered.append(
-                        f"{rs.id}: {fact} {op} {threshold:g} (rule {rule.id}) has no case "
+                        f"{rs.id}: {fact} {op} {threshold:g} ({owner}) has no case "
                         f"{lacking} it")
     return TestReport(results, coverage)
 
