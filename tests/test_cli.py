@@ -146,3 +146,18 @@ def test_docs_check_detects_a_stale_document(tmp_path: Path) -> None:
     assert code == 1 and "hypertension.md" in err
     text = (ROOT / "docs" / "rulesets" / "hypertension.md").read_text("utf-8")
     assert "## Not encoded / 未编码的内容" in text and "HTN-U1-SEVERE-BP" in text
+
+
+def test_test_command_fails_below_full_coverage(tmp_path: Path) -> None:
+    """A rule no case fires, with a threshold no case sits on, fails `test`."""
+    shutil.copytree(RULES, tmp_path / "r")
+    path = tmp_path / "r" / "hypertension.yaml"
+    text = path.read_text(encoding="utf-8")
+    extra = ("  - id: HTN-TEST-UNCOVERED\n    title: {zh: 测试, en: Test}\n"
+             "    when: sbp >= 177.5 and age >= 125\n    direction: up\n"
+             "    target_level: secondary\n    citation: {source: S1, clause: test}\n")
+    path.write_text(text.replace("\ncases:\n", "\n" + extra + "cases:\n", 1), encoding="utf-8")
+    code, out, _ = run("test", str(tmp_path / "r"))
+    assert code == 1
+    assert "UNCOVERED  rule HTN-TEST-UNCOVERED is fired by no case" in out
+    assert "sbp >= 177.5 (HTN-TEST-UNCOVERED) has no case on and just past it" in out
