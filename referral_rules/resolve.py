@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from .decision import (
     DISCLAIMER,
@@ -33,6 +33,7 @@ from .model import Text
 
 __all__ = ["Outcome", "Resolver"]
 
+T = TypeVar("T")
 LEVELS = ("primary", "secondary", "tertiary")
 _CACHE_MAX = 2_048  # bound every per-pattern cache: memory stays flat on any input
 _SMALL_CACHE_MAX = 16_384  # caches whose keys are few by construction (signatures, parts)
@@ -199,6 +200,13 @@ class Resolver:
                                          for n in self.computed_inputs.get(f, (f,))))
             for r in bundle.rules
         }
+        for reason in self.reason_objects.values():
+            self._remember(reason)
+        for refusal_object in self.refusals.values():
+            self._remember(refusal_object)
+        for rule in bundle.rules:
+            for advice in rule.advice:
+                self._remember(advice)
         self.disclaimer_json = DISCLAIMER.model_dump_json()
         self.fired_prefix: dict[int, str] = {}
         self.fired_suffix: dict[int, str] = {}
@@ -217,7 +225,7 @@ class Resolver:
         out.extend(RulesetRef.model_construct(id=c, version=b.rulesets[c].version,
                                               sha256=b.rulesets[c].sha256)
                    for c in conditions)
-        return tuple(out)
+        return self._remember(tuple(out))
 
     def decide(
         self,
@@ -334,17 +342,19 @@ class Resolver:
         return values, head, tail, fired
 
     def _js(self, obj: Any) -> str:
-        """JSON of a cached, immutable part of a decision (computed once per object)."""
+        """JSON of a part of a decision; remembered parts are serialised once."""
         hit = self._fragments.get(id(obj))
         if hit is not None and hit[0] is obj:
             return hit[1]
         if isinstance(obj, tuple):
-            text = "[" + ",".join(self._js(o) for o in obj) + "]"
-        else:
-            text = obj.model_dump_json()
+            return "[" + ",".join(self._js(o) for o in obj) + "]"
+        return str(obj.model_dump_json())
+
+    def _remember(self, obj: T) -> T:
+        """Serialise a long-lived part once (only parts kept in a bounded cache come here)."""
         if len(self._fragments) < _SMALL_CACHE_MAX:
-            self._fragments[id(obj)] = (obj, text)  # keeps obj alive: its id stays unique
-        return text
+            self._fragments[id(obj)] = (obj, self._js(obj))  # holds obj: its id stays unique
+        return obj
 
     def _relevant(self, current: str, now: Outcome, fired: list[CompiledRule],
                   undetermined: list[CompiledRule]) -> list[CompiledRule]:
@@ -389,8 +399,8 @@ class Resolver:
         hit = self._records_cache.get(key)
         if hit is None:
             hit = self._build_records(direction, deciding, bypass, refusal)
-            if len(self._records_cache) < 100_000:
-                self._records_cache[key] = hit
+            if len(self._records_cache) < _CACHE_MAX:
+                self._records_cache[key] = self._remember(hit)
         return hit
 
     def _build_records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
@@ -431,7 +441,7 @@ class Resolver:
         key = ("bypass" if bypass else "plain", ",".join(sorted(s for s in specialties)))
         hit = self._destinations.get(key)
         if hit is None:
-            hit = self._destinations[key] = self._build_destination(out, bypass)
+            hit = self._destinations[key] = self._remember(self._build_destination(out, bypass))
         return hit
 
     def _build_destination(self, out: Outcome, bypass: bool) -> Destination:
@@ -463,7 +473,7 @@ class Resolver:
             if item is None:
                 item = construct(MissingFact, {"fact": fact, "needed_by": key[1]})
                 if len(self._missing_cache) < _CACHE_MAX:
-                    self._missing_cache[key] = item
+                    self._missing_cache[key] = self._remember(item)
             out.append(item)
         return tuple(out)
 
