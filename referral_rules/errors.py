@@ -41,6 +41,7 @@ IssueCode = Literal[
     "unknown-value",
     "definition-cycle",
     "unknown-source",
+    "missing-citation",
     "unknown-record",
     "duplicate-id",
     "bad-case",

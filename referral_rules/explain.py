@@ -41,7 +41,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "refusal_now": "The patient or family has declined: write the reason on the referral "
                        "form and have it signed now; the transfer does not proceed. Record:",
         "missing": "Incomplete: these missing facts could change the advice",
-        "needed_by": "needed by", "advice": "Advice", "notes": "Notes",
+        "needed_by": "needed by", "advice": "Guidance", "notes": "Notes",
         "versions": "Rules used", "sep": "; ", "colon": ": ", "stop": ". ",
     },
 }

@@ -56,12 +56,14 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
     policy = linker.policy(src.policy, vocab) if vocab is not None else None
     rulesets: dict[str, RulesetIR] = {}
     rules: list[CompiledRule] = []
+    broken: set[str] = set()  # rulesets with errors of their own: cases naming them are skipped
     for loaded in src.rulesets:
         if vocab is None or policy is None:
             continue
         model = loaded.model if isinstance(loaded.model, RulesetFile) else salvage(loaded.data)
         ir = linker.ruleset(loaded, model, vocab, policy, len(rules))
         if ir is None:
+            broken.add(model.id)
             continue
         if ir.id in rulesets:
             msg = f"ruleset id '{ir.id}' is also used by {rulesets[ir.id].file}"
@@ -79,7 +81,8 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
                 cases.extend(linker.cases(loaded.model.cases, loaded.smap, vocab, policy, None))
         known = {r.id for r in rules}
         for spec in cases:
-            linker.check_case_refs(spec, known, set(rulesets), policy)
+            if not broken & set(spec.conditions):
+                linker.check_case_refs(spec, known, set(rulesets), policy)
     if linker.issues or vocab is None or policy is None or src.vocabulary is None:
         raise RulesetError(linker.issues or [Issue(str(directory), 1, 1, "", "no rules",
                                                    "file-missing")])
@@ -248,7 +251,7 @@ class _Linker:
                     msg = f"threshold '{name}' has no citation"
                     hint = ("add citation: {source: ..., clause: ...}; "
                             "unsourced numbers are left out")
-                    self.issues.append(smap.issue(path, msg, "unknown-source", hint, key=True))
+                    self.issues.append(smap.issue(path, msg, "missing-citation", hint, key=True))
                 values[name] = d.value
             elif d.when is not None:
                 cond_defs[name] = d

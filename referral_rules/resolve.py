@@ -73,9 +73,9 @@ REASONS: dict[str, Text] = {
                              en="The patient or family declines the transfer: the reason must be "
                                 "written on the referral form and signed; the transfer does not "
                                 "proceed."),
-    "incomplete": Text(zh="缺少的信息可能改变转诊方向或紧急程度，请补充后重新评估。",
-                       en="Missing facts could change the direction or urgency: add them and "
-                          "evaluate again."),
+    "incomplete": Text(zh="缺少的信息可能改变转诊方向、紧急程度或目标级别，请补充后重新评估。",
+                       en="Missing facts could change the direction, urgency or target level: "
+                          "add them and evaluate again."),
 }
 
 
