@@ -19,6 +19,7 @@ from .docs import write_docs
 from .errors import EngineError, FactsError, RulesetError, UnknownConditionError
 from .evaluate import Engine
 from .link import load_rulesets
+from .lint import lint
 from .schemas import all_schemas
 from .testing import run_cases, summary
 
@@ -75,10 +76,18 @@ def _parser() -> argparse.ArgumentParser:
                            help="print the explanation instead of JSON")
         else:
             e.add_argument("--lang", choices=["zh", "en"], default="en")
-    d = sub.add_parser("docs", help="generate docs/rulesets/<id>.md from the rulesets")
+    li = sub.add_parser("lint", help="static analysis: never-true, redundant and conflicting "
+                                     "rules, untested thresholds, unused names")
+    li.add_argument("rules", nargs="?", default="rulesets",
+                    help="rules directory (default: rulesets)")
+    li.add_argument("--strict", action="store_true", help="warnings fail too")
+    li.add_argument("--json", action="store_true", help="machine-readable output")
+    d = sub.add_parser("docs", help="generate docs/rulesets/<id>.md and docs/facts.md")
     d.add_argument("rules", nargs="?", default="rulesets",
                    help="rules directory (default: rulesets)")
     d.add_argument("--out", default="docs/rulesets", help="output directory")
+    d.add_argument("--facts", metavar="FILE",
+                   help="the fact data dictionary (default: facts.md next to --out)")
     d.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a document is stale or missing")
     s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the file formats")
@@ -110,6 +119,8 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
             return _eval(args, out, err, stdin)
         if args.command == "docs":
             return _docs(args, out, err)
+        if args.command == "lint":
+            return _lint(args, out)
         return _schema(args, out)
     except RulesetError as exc:
         if getattr(args, "json", False):
@@ -211,9 +222,27 @@ def _eval(args: argparse.Namespace, out: _Out, err: _Out, stdin: IO[str]) -> int
     return OK
 
 
+def _lint(args: argparse.Namespace, out: _Out) -> int:
+    findings = lint(args.rules)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    failed = errors > 0 or (args.strict and warnings > 0)
+    if args.json:
+        out(json.dumps({"ok": not failed, "findings": [f.to_dict() for f in findings]},
+                       ensure_ascii=False, indent=2))
+        return INVALID if failed else OK
+    for finding in findings:
+        out(str(finding), "red" if finding.severity == "error" else "yellow")
+        if finding.example is not None:
+            out("    example patient: " + json.dumps(finding.example, ensure_ascii=False), "dim")
+    out(f"{errors} error(s), {warnings} warning(s)", "red" if failed else "green")
+    return INVALID if failed else OK
+
+
 def _docs(args: argparse.Namespace, out: _Out, err: _Out) -> int:
     bundle = load_rulesets(args.rules)
-    stale = write_docs(bundle, Path(args.out), check=args.check)
+    facts = Path(args.facts) if args.facts else None
+    stale = write_docs(bundle, Path(args.out), check=args.check, facts=facts)
     if args.check:
         for path in stale:
             err(f"stale: {path} (run `referral-rules docs`)", "red")

@@ -80,6 +80,9 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
             if isinstance(loaded.model, CasesFile):
                 cases.extend(linker.cases(loaded.model.cases, loaded.smap, vocab, policy, None))
         known = {r.id for r in rules}
+        for loaded in src.rulesets:
+            if isinstance(loaded.model, RulesetFile):
+                linker.check_overlaps(loaded.model, loaded.smap, known)
         for spec in cases:
             if not broken & set(spec.conditions):
                 linker.check_case_refs(spec, known, set(rulesets), policy)
@@ -444,6 +447,15 @@ class _Linker:
         for rec in [*(spec.expect.records or []), *(spec.expect.deferrable or [])]:
             if rec not in policy.spec.records:
                 add(f"unknown record '{rec}'", "unknown-record")
+
+    def check_overlaps(self, spec: RulesetFile, smap: SourceMap, known: set[str]) -> None:
+        for i, rule in enumerate(spec.rules):
+            for j, rid in enumerate(rule.may_overlap):
+                if rid not in known:
+                    close = difflib.get_close_matches(rid, sorted(known), n=1)
+                    self.issues.append(smap.issue(
+                        ("rules", i, "may_overlap", j), f"unknown rule '{rid}'", "unknown-name",
+                        f"did you mean '{close[0]}'?" if close else None))
 
     def check_facts_limit(self, rulesets: dict[str, RulesetIR]) -> None:
         """durable_rules rejects a fact with more than 255 properties (one engine per ruleset)."""

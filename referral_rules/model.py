@@ -86,6 +86,8 @@ class FactSpec(_Strict):
     )
     values: list[str] | None = Field(None, description="Allowed values of an enum fact")
     required: bool = False
+    informational: bool = Field(
+        False, description="Recorded for context; no rule reads it on purpose (lint skips it)")
     zh: str = Field(min_length=1, description="Description in Chinese")
     en: str = Field(min_length=1, description="Description in English")
     note: str | None = None
@@ -155,6 +157,11 @@ class Rule(_Strict):
     citation: Citations
     advice: list[Text] = Field(default_factory=list)
     specialty: Specialty | None = None
+    may_overlap: list[str] = Field(
+        default_factory=list,
+        description="Rules this (down) rule may fire together with on purpose, leaving the "
+                    "combination order to decide; `referral-rules lint` does not warn about them",
+    )
     note: str | Text | None = None
 
 

@@ -41,6 +41,7 @@ class Coverage:
     rules_unfired: list[str] = field(default_factory=list)
     thresholds_total: int = 0
     thresholds_uncovered: list[str] = field(default_factory=list)
+    gaps: list[tuple[str, str, str]] = field(default_factory=list)  # (ruleset, owner, text)
 
     @property
     def percent(self) -> float:
@@ -157,9 +158,10 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
                 if not (on and past):
                     lacking = " and ".join(w for w, ok in (("on", on), ("just past", past))
                                            if not ok)
-                    coverage.thresholds_uncovered.append(
-                        f"{rs.id}: {fact} {op} {threshold:g} ({owner}) has no case "
-                        f"{lacking} it")
+                    text = (f"{rs.id}: {fact} {op} {threshold:g} ({owner}) has no case "
+                            f"{lacking} it")
+                    coverage.thresholds_uncovered.append(text)
+                    coverage.gaps.append((rs.id, owner, text))
     return TestReport(results, coverage)
 
 
