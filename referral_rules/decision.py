@@ -97,9 +97,10 @@ class Destination(_Frozen):
 
 
 class MissingFact(_Frozen):
-    """An absent fact that could change the direction or urgency, and the rules that need it."""
+    """An absent fact that could change direction, urgency or target, and the rules needing it."""
 
     fact: str
+    label: Text
     needed_by: tuple[str, ...]
 
 

@@ -1,17 +1,23 @@
-"""Generate ``docs/rulesets/<id>.md`` from the rulesets, in Chinese and English.
+"""Generate ``docs/rulesets/<id>.md`` and ``docs/facts.md`` from the rulesets.
 
-The documents are generated so they never drift from the YAML: ``referral-rules docs`` writes
-them and ``referral-rules docs --check`` (and a test) fails when the committed copies are stale.
+The ruleset documents (Chinese and English, with a Mermaid flowchart of rule → outcome) are for
+clinicians and policy staff; ``facts.md`` is the data dictionary for HIS integrators. They are
+generated so they never drift from the YAML: ``referral-rules docs`` writes them and
+``referral-rules docs --check`` (and a test) fails when the committed copies are stale.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
-from .ir import Bundle, RulesetIR
-from .model import Block, Citation, Definition, Rule, RulesetFile, Text
+from .bind import facts_of
+from .ir import Bundle, Computed, RulesetIR
+from .model import Block, Citation, Definition, FactSpec, Rule, RulesetFile, Text
 
-__all__ = ["render_all", "render_ruleset", "write_docs"]
+__all__ = ["fact_readers", "render_all", "render_facts", "render_flow", "render_ruleset",
+           "write_docs"]
 
 _DIRECTION = {"up": "上转 up", "down": "下转 down", "stay": "留治 stay"}
 _URGENCY = {"emergency": "紧急 emergency", "urgent": "尽快（当日） urgent",
@@ -95,6 +101,106 @@ def _rule(rule: Rule, ir: RulesetIR, spec: RulesetFile) -> list[str]:
     return out
 
 
+# --- Mermaid flowchart: rule → outcome --------------------------------------------------------
+
+_FLOW_LABEL_MAX = 120  # characters of condition text shown in a rule node before "…"
+_FLOW_LINE = 38  # characters per line of a node label
+_TIE = "\x00"  # a space that wrapping does not break at
+
+# (node id, English, Chinese, class) per outcome, in the order the outcome nodes are drawn.
+_OUTCOMES: dict[tuple[str, str | None], tuple[str, str, str, str]] = {
+    ("up", "emergency"): ("up_emergency", "up · emergency", "紧急上转", "emergency"),
+    ("up", "urgent"): ("up_urgent", "up · urgent", "尽快（当日）上转", "urgent"),
+    ("up", "routine"): ("up_routine", "up · routine", "常规上转", "routine"),
+    ("up", None): ("up_unset", "up · urgency not set", "上转（未规定紧急程度）", "unset"),
+    ("down", "primary"): ("down_primary", "down → primary", "下转至基层", "down"),
+    ("down", "secondary"): ("down_secondary", "down → secondary", "下转至二级", "down"),
+    ("down", None): ("down_unset", "down → primary (default)", "下转至基层（默认）", "down"),
+    ("stay", None): ("stay", "stay", "留治", "stay"),
+}
+_CLASSES = {
+    "emergency": "fill:#f8d7da,stroke:#b02a37,color:#58151c",
+    "urgent": "fill:#ffe5d0,stroke:#c4571b,color:#5c2a0c",
+    "routine": "fill:#fff3cd,stroke:#997404,color:#4d3a02",
+    "unset": "fill:#e2e3e5,stroke:#6c757d,color:#2b2f32",
+    "down": "fill:#d1e7dd,stroke:#146c43,color:#0a3622",
+    "stay": "fill:#cfe2ff,stroke:#0a58ca,color:#052c65",
+}
+_OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "=", "<": "<", ">": ">"}
+
+
+def _inline(value: str | Block, nested: bool = False) -> str:
+    """A condition as one line of text, parenthesised where it is part of a larger one."""
+    if isinstance(value, str):
+        text = " ".join(value.split())
+        return f"({text})" if nested and (" or " in text or " and " in text) else text
+    if value.not_ is not None:
+        return "not " + _inline(value.not_, nested=True)
+    items, sep = (value.all, " and ") if value.all is not None else (value.any or [], " or ")
+    text = sep.join(_inline(item, nested=True) for item in items)
+    return f"({text})" if nested and len(items) > 1 else text
+
+
+def _short(text: str, limit: int = _FLOW_LABEL_MAX) -> str:
+    """Operators as ≥ ≤ ≠ =, cut at a word before ``limit`` characters.
+
+    The operator is tied to its right operand (and "…" to the word before it) with ``_TIE``, so
+    a wrapped label never ends a line with ``≥`` or starts one with "…".
+    """
+    text = re.sub(r"\s*(>=|<=|!=|==|<|>)\s*", lambda m: f" {_OPS[m.group(1)]}{_TIE}", text)
+    if len(text) > limit:
+        text = text[: limit - 1].rsplit(" ", 1)[0] + _TIE + "…"
+    return text
+
+
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a quoted Mermaid label: no ``"``; ``#``, ``<``, ``>`` as entity codes."""
+    return (text.replace('"', "'").replace("#", "#35;").replace("<", "#lt;")
+            .replace(">", "#gt;"))
+
+
+def _label(lines: list[str]) -> str:
+    return "<br/>".join(_mermaid_text(line) for line in lines)
+
+
+def _wrap(text: str, width: int = _FLOW_LINE) -> list[str]:
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return [line.replace(_TIE, " ") for line in lines]
+
+
+def _outcome(rule: Rule) -> tuple[str, str, str, str]:
+    key = rule.urgency if rule.direction == "up" else rule.target_level
+    return _OUTCOMES[(rule.direction, key if rule.direction != "stay" else None)]
+
+
+def render_flow(spec: RulesetFile) -> list[str]:
+    """A Mermaid flowchart of the ruleset: one node per rule (file order), edges to outcomes."""
+    out = ["```mermaid", "flowchart LR"]
+    for i, rule in enumerate(spec.rules):
+        out.append(f'    r{i}["{_label([rule.id, *_wrap(_short(_inline(rule.when)))])}"]')
+    used = {_outcome(rule) for rule in spec.rules}
+    outcomes = [o for o in _OUTCOMES.values() if o in used]
+    for node, en, zh, _ in outcomes:
+        out.append(f'    {node}(["{_label([en, zh])}"])')
+    for i, rule in enumerate(spec.rules):
+        node = _outcome(rule)[0]
+        level = rule.target_level if rule.direction == "up" else None
+        out.append(f"    r{i} -->|to {level}| {node}" if level else f"    r{i} --> {node}")
+    classes = dict.fromkeys(cls for *_, cls in outcomes)
+    for cls in classes:
+        out.append(f"    classDef {cls} {_CLASSES[cls]}")
+    for cls in classes:
+        nodes = ",".join(node for node, *_, c in outcomes if c == cls)
+        out.append(f"    class {nodes} {cls}")
+    out.append("```")
+    return out
+
+
 def render_ruleset(ir: RulesetIR) -> str:
     """The Markdown document of one ruleset."""
     spec = ir.spec
@@ -125,6 +231,12 @@ def render_ruleset(ir: RulesetIR) -> str:
         out += ["", "## Definitions (editable thresholds) / 定义（可修改的阈值）", "",
                 "| name / 名称 | value / 值 | source / 依据 | note / 说明 |", "|---|---|---|---|"]
         out += [_definition(n, d, spec) for n, d in spec.definitions.items()]
+    if spec.rules:
+        out += ["", "## Flow / 流程图", "",
+                "每条规则（按文件顺序）及其结论；条件过长时截断，完整条件见下文。",
+                "Each rule (in file order) and the outcome it gives; long conditions are "
+                "shortened, the full condition is below.", ""]
+        out += render_flow(spec)
     for direction, heading in (("up", "Up-transfer / 上转"), ("down", "Down-transfer / 下转"),
                                ("stay", "Stay / 留治")):
         rules = [r for r in spec.rules if r.direction == direction]
@@ -143,20 +255,188 @@ def render_ruleset(ir: RulesetIR) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+# --- docs/facts.md: the data dictionary ------------------------------------------------------
+
+# Facts the resolver reads itself, outside any rule (see resolve.py); listed so an integrator
+# does not take them for unused.
+_RESOLVER_READS = {
+    "care_level": "resolver: direction is relative to the current level / 判断转诊方向",
+    "accepts_transfer": "resolver: refusal (`no` needs a signed refusal) / 拒绝转诊签字",
+}
+
+
+def _computed(bundle: Bundle) -> dict[str, Computed]:
+    return {c.name: c for rs in bundle.rulesets.values() for c in rs.computed}
+
+
+def _expand(name: str, computed: dict[str, Computed], seen: tuple[str, ...] = ()) -> list[str]:
+    """``name`` and, for a computed value, every fact and computed value it is worked out from."""
+    item = computed.get(name)
+    if item is None or name in seen:
+        return [name]
+    out = [name]
+    for inp in item.inputs:
+        out += _expand(inp, computed, (*seen, name))
+    return out
+
+
+def fact_readers(bundle: Bundle) -> dict[str, list[str]]:
+    """Fact or computed-value name → ids of the rules that read it, in bundle order.
+
+    A rule that reads a computed value (``heart_score``) reads the value's inputs too.
+    """
+    computed = _computed(bundle)
+    readers: dict[str, dict[str, None]] = {}
+    for rule in bundle.rules:
+        for fact in rule.facts:
+            for name in _expand(fact, computed):
+                readers.setdefault(name, {})[rule.id] = None
+    return {name: list(ids) for name, ids in readers.items()}
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _range(bounds: list[float] | tuple[float, float] | None) -> str:
+    return f"[{_num(bounds[0])}, {_num(bounds[1])}]" if bounds else "—"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids) if ids else "—"
+
+
+def _fact_row(name: str, fact: FactSpec, readers: list[str], extra: list[str]) -> str:
+    values = ("`true`, `false`" if fact.type == "boolean"
+              else ", ".join(f"`{v}`" for v in fact.values or []) or "—")
+    en = fact.en + (f" ({fact.note})" if fact.note else "")
+    read = "; ".join([*([", ".join(readers)] if readers else []), *extra]) or (
+        "— (informational / 仅供参考)" if fact.informational else "—")
+    cells = [f"`{name}`", fact.type, fact.unit or "—", _range(fact.range), values,
+             "**yes**" if fact.required else "no", fact.zh, en, read, "—"]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _how(item: Computed, spec: RulesetFile | None) -> str:
+    d = spec.definitions.get(item.name) if spec else None
+    if d is None:
+        return "—"
+    if isinstance(d.compute, str):
+        how = f"`{d.compute}`"
+    else:
+        how = "; ".join(f"`{p.when}` → {_num(p.value)}" for p in d.compute or [])
+    if d.otherwise:
+        how += f"; otherwise (when it cannot be worked out) `{d.otherwise}`"
+    return how
+
+
+def render_facts(bundle: Bundle, rulesets_link: str = "rulesets") -> str:
+    """The data dictionary of the fact vocabulary, for HIS integrators (Markdown)."""
+    vocab = bundle.vocabulary
+    readers = fact_readers(bundle)
+    computed = _computed(bundle)
+    policy = {f: ["policy: emergency bypass / 紧急绕行"] for f in facts_of(bundle.policy.bypass)}
+    extra = {name: [*policy.get(name, []), *([_RESOLVER_READS[name]]
+                                            if name in _RESOLVER_READS else [])]
+             for name in vocab.facts}
+    unused = [n for n in vocab.facts if not readers.get(n) and not extra[n]]
+    informational = [n for n in unused if vocab.facts[n].informational]
+    unread = [n for n in unused if not vocab.facts[n].informational]
+    unused_note = "".join([
+        "; *informational* facts are recorded for context on purpose: " + _names(informational)
+        if informational else "",
+        "; not read and not marked informational: " + _names(unread) if unread else "",
+    ])
+    out = [
+        "# Fact vocabulary / 事实词表 (data dictionary)",
+        "",
+        "<!-- Generated by `referral-rules docs` from facts.yaml and the rulesets; "
+        "do not edit by hand. -->",
+        "",
+        "本文件由 `rulesets/facts.yaml` 自动生成，供 HIS/EHR 对接人员使用："
+        "患者记录可以发送的每个事实、类型、单位、合理取值范围、是否必填，以及读取它的规则。",
+        "Generated from `rulesets/facts.yaml` for HIS/EHR integrators: every fact a patient "
+        "record may send, with its type, unit, plausible range, whether it is required, and the "
+        "rules that read it. The API and the Decision contract are in "
+        "[integration.md](integration.md).",
+        "",
+        f"- Vocabulary version / 词表版本: {vocab.version}; facts / 事实数: {len(vocab.facts)}; "
+        f"computed values / 计算值: {len(computed)}",
+        f"- File sha256: `{bundle.vocabulary_sha256}`",
+        "- Order / 顺序: as in facts.yaml (policy facts first, then each ruleset's facts).",
+        "",
+        "How to send a value / 取值规则:",
+        "",
+        "- `number`: a finite JSON number within the range; `integer`: a whole JSON number; "
+        "`boolean`: `true` or `false` (not quoted); `enum`: one of the listed strings. "
+        "The range is a plausibility check, not a clinical threshold.",
+        "- `null` or leaving a fact out means *unknown*; a decision that an unknown fact could "
+        "change is reported as incomplete. An unknown name, a wrong type or an out-of-range "
+        "value is rejected with one error per fact — never silently ignored.",
+        "- **Read by** lists the rules that read the fact; a rule that reads a computed value "
+        "(below) reads its inputs too. \"—\" means no rule reads it" + unused_note + ".",
+        "- **FHIR code**: \"—\" for now; the mapping of each fact to a FHIR resource and code "
+        "(LOINC / SNOMED CT) is a later issue. / FHIR 编码映射将在后续版本提供。",
+        "",
+        "## Facts / 事实",
+        "",
+        "| name | type | unit | range | values | required | 说明 | description | read by | "
+        "FHIR code |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    out += [_fact_row(name, fact, readers.get(name, []), extra[name])
+            for name, fact in vocab.facts.items()]
+    out += [
+        "",
+        "## Computed values / 计算值",
+        "",
+        "Worked out by the engine before matching; not sent by the HIS. When an input is "
+        "missing, a value with an *otherwise* fact uses that fact (sent by the HIS), and is "
+        "unknown if that is missing too. / 由引擎在匹配前计算，HIS 无需发送；分项缺失时改用 "
+        "otherwise 所列的直接录入值。",
+        "",
+        "| name | ruleset | type | unit | range | how computed | inputs | read by |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for item in computed.values():
+        rs = bundle.rulesets[item.ruleset]
+        link = f"[{rs.id}]({rulesets_link}/{rs.id}.md)"
+        cells = [f"`{item.name}`", link, item.info.type, item.info.unit or "—",
+                 _range(item.info.range), _how(item, rs.spec),
+                 _names(list(item.inputs)), _ids(readers.get(item.name, []))]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if not computed:
+        out.append("| — | | | | | | | |")
+    return "\n".join(out) + "\n"
+
+
 def render_all(bundle: Bundle) -> dict[str, str]:
     """File name → Markdown, for every ruleset."""
     return {f"{rs.id}.md": render_ruleset(rs) for rs in bundle.rulesets.values()}
 
 
-def write_docs(bundle: Bundle, out: Path, check: bool = False) -> list[str]:
-    """Write the documents (or, with ``check``, list the ones that are stale or missing)."""
+def write_docs(
+    bundle: Bundle, out: Path, check: bool = False, facts: Path | None = None
+) -> list[str]:
+    """Write the documents (or, with ``check``, list the ones that are stale or missing).
+
+    ``out`` is the directory of the ruleset documents; ``facts`` the data dictionary (default:
+    ``facts.md`` next to ``out``).
+    """
+    facts = facts if facts is not None else out.parent / "facts.md"
+    link = Path(os.path.relpath(out.resolve(), facts.parent.resolve())).as_posix()
+    docs = {out / name: text for name, text in render_all(bundle).items()}
+    docs[facts] = render_facts(bundle, link)
     stale = []
-    for name, text in render_all(bundle).items():
-        path = out / name
+    for path, text in docs.items():
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current != text:
             stale.append(str(path))
             if not check:
-                out.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
     return stale

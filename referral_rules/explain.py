@@ -23,6 +23,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "refusal_now": "患者或家属已拒绝转诊：现在须在转诊单上写明拒绝理由并签字，转诊不进行；"
                        "需记录：",
         "missing": "信息不完整，以下缺失的信息可能改变建议", "needed_by": "涉及标准",
+        "declined": "患者或家属已拒绝，转诊不进行", "keep": "保存在病历中",
         "advice": "提示", "notes": "说明", "versions": "规则版本", "sep": "；", "colon": "：",
         "stop": "。",
     },
@@ -41,6 +42,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "refusal_now": "The patient or family has declined: write the reason on the referral "
                        "form and have it signed now; the transfer does not proceed. Record:",
         "missing": "Incomplete: these missing facts could change the advice",
+        "declined": "declined by the patient or family: the transfer does not proceed",
+        "keep": "kept in the chart",
         "needed_by": "needed by", "advice": "Guidance", "notes": "Notes",
         "versions": "Rules used", "sep": "; ", "colon": ": ", "stop": ". ",
     },
@@ -66,6 +69,8 @@ def explain(decision: Decision, lang: Lang = "en") -> str:
     if decision.direction in ("up", "down") and decision.target_level:
         head += f" ({w['from']} {w[decision.current_level]} → {w['to']} "
         head += f"{w[decision.target_level]})"
+    if decision.refusal.status == "required_now":
+        head += f" — {w['declined']}"
     lines.append(f"{w['direction']}{w['colon']}{head}")
     if decision.direction == "up":
         urgency = w[decision.urgency] if decision.urgency else w["unset"]
@@ -80,9 +85,11 @@ def explain(decision: Decision, lang: Lang = "en") -> str:
             cites = w["sep"].join(f"{c.title} {c.clause}" for c in rule.citations)
             lines.append(f"  - [{rule.id}] {title}" + (f" ({values})" if values else ""))
             lines.append(f"    {cites}")
-    if decision.records:
+    refusal_record = decision.refusal.record
+    to_send = [r for r in decision.records if r.id != refusal_record]
+    if to_send:
         lines.append(f"{w['records']}{w['colon']}")
-        for rec in decision.records:
+        for rec in to_send:
             later = f" ({w['later']})" if rec.deferrable else ""
             lines.append(f"  - {getattr(rec.title, lang)}{later}")
     refusal = decision.refusal
@@ -98,7 +105,8 @@ def explain(decision: Decision, lang: Lang = "en") -> str:
     if decision.missing_facts:
         lines.append(f"{w['missing']}{w['colon']}")
         for m in decision.missing_facts:
-            lines.append(f"  - {m.fact} ({w['needed_by']} {', '.join(m.needed_by)})")
+            label = getattr(m.label, lang)
+            lines.append(f"  - {label} [{m.fact}] ({w['needed_by']} {', '.join(m.needed_by)})")
     notes = [getattr(r.text, lang) for r in decision.reasons]
     if notes:
         lines.append(f"{w['notes']}{w['colon']}")

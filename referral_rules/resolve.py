@@ -168,8 +168,15 @@ class Resolver:
             d: list(dr.records) for d, dr in self.policy.direction_records.items()}
         self.record_titles = {rid: Text.model_construct(zh=r.zh, en=r.en)
                               for rid, r in self.policy.records.items()}
-        self.computed_inputs = {c.name: c.inputs for rs in bundle.rulesets.values()
-                                for c in rs.computed}
+        direct = {c.name: c.inputs for rs in bundle.rulesets.values() for c in rs.computed}
+
+        def expand(name: str, seen: frozenset[str] = frozenset()) -> tuple[str, ...]:
+            if name not in direct or name in seen:
+                return (name,)
+            return tuple(dict.fromkeys(x for i in direct[name] for x in expand(i, seen | {name})))
+
+        # A computed value that is missing is reported as the facts it is computed from.
+        self.computed_inputs = {name: expand(name) for name in direct}
         cites = bundle.policy.citations
         self.refusal_cites = _cite(cites["refusal"])
         self.bypass_cites = _cite(cites["emergency_bypass"])
@@ -194,6 +201,10 @@ class Resolver:
                                                     tuple[CompiledRule, ...]]] = {}
         self._fragments: dict[int, tuple[object, str]] = {}
         self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
+        self.fact_labels = {name: Text.model_construct(zh=f.zh, en=f.en)
+                            for name, f in bundle.vocabulary.facts.items()}
+        for name in direct:  # never reported (expanded above), labelled for safety
+            self.fact_labels.setdefault(name, Text.model_construct(zh=name, en=name))
         self.sig = {r.index: Sig(r.direction, r.urgency, r.target_level) for r in bundle.rules}
         self.inputs = {
             r.index: tuple(dict.fromkeys(n for f in r.facts
@@ -471,7 +482,8 @@ class Resolver:
             key = (fact, tuple(dict.fromkeys(need[fact])))
             item = self._missing_cache.get(key)
             if item is None:
-                item = construct(MissingFact, {"fact": fact, "needed_by": key[1]})
+                item = construct(MissingFact, {"fact": fact, "label": self.fact_labels[fact],
+                                               "needed_by": key[1]})
                 if len(self._missing_cache) < _CACHE_MAX:
                     self._missing_cache[key] = self._remember(item)
             out.append(item)

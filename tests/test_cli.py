@@ -138,11 +138,13 @@ def test_generated_ruleset_docs_are_current() -> None:
 
 
 def test_docs_check_detects_a_stale_document(tmp_path: Path) -> None:
-    code, out, _ = run("docs", str(RULES), "--out", str(tmp_path))
+    code, out, _ = run("docs", str(RULES), "--out", str(tmp_path), "--facts",
+                       str(tmp_path / "facts.md"))
     assert code == 0 and "wrote" in out
     target = next(tmp_path.glob("hypertension.md"))
     target.write_text(target.read_text("utf-8").replace("HTN-U1", "HTN-X1"), "utf-8")
-    code, _, err = run("docs", str(RULES), "--out", str(tmp_path), "--check")
+    code, _, err = run("docs", str(RULES), "--out", str(tmp_path), "--facts",
+                       str(tmp_path / "facts.md"), "--check")
     assert code == 1 and "hypertension.md" in err
     text = (ROOT / "docs" / "rulesets" / "hypertension.md").read_text("utf-8")
     assert "## Not encoded / 未编码的内容" in text and "HTN-U1-SEVERE-BP" in text

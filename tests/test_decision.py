@@ -27,7 +27,8 @@ def test_construct_equals_model_construct(python_engine: Engine) -> None:
     _check(Decision, {k: getattr(decision, k) for k in Decision.model_fields})
     fired = decision.fired[0]
     _check(FiredRule, {k: getattr(fired, k) for k in FiredRule.model_fields})
-    _check(MissingFact, {"fact": "sbp", "needed_by": ("HTN-U1-SEVERE-BP",)})
+    _check(MissingFact, {"fact": "sbp", "label": decision.missing_facts[0].label,
+                         "needed_by": ("HTN-U1-SEVERE-BP",)})
 
 
 def test_decision_is_frozen_and_round_trips(python_engine: Engine) -> None:
