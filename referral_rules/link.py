@@ -84,7 +84,9 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
             if isinstance(loaded.model, RulesetFile):
                 linker.check_overlaps(loaded.model, loaded.smap, known)
         for spec in cases:
-            if not broken & set(spec.conditions):
+            # A ruleset with errors of its own (or a file that cannot be read at all) makes the
+            # cases that name it unverifiable: report the file's own errors, not a cascade.
+            if not src.unreadable and not broken & set(spec.conditions):
                 linker.check_case_refs(spec, known, set(rulesets), policy)
     if linker.issues or vocab is None or policy is None or src.vocabulary is None:
         raise RulesetError(linker.issues or [Issue(str(directory), 1, 1, "", "no rules",
@@ -450,6 +452,10 @@ class _Linker:
 
     def check_overlaps(self, spec: RulesetFile, smap: SourceMap, known: set[str]) -> None:
         for i, rule in enumerate(spec.rules):
+            if rule.may_overlap and rule.direction != "down":
+                self.issues.append(smap.issue(
+                    ("rules", i, "may_overlap"), "may_overlap applies to down rules only",
+                    "schema", "remove it; lint only checks down rules for overlaps"))
             for j, rid in enumerate(rule.may_overlap):
                 if rid not in known:
                     close = difflib.get_close_matches(rid, sorted(known), n=1)

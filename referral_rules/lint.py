@@ -259,7 +259,7 @@ class _Linter:
                 fact = _solve(terms[0], self.facts)[1] if terms else ""
                 why = f": the limits on '{fact}' cannot all hold" if fact else ""
                 info = self.facts.get(fact)
-                if info is not None and info.range:
+                if info is not None and info.range and terms and self._range_matters(terms[0]):
                     why += f" (its plausible range is {info.range[0]:g}..{info.range[1]:g})"
                 self.add(rule.file, pos, "error", "never-true",
                          f"{rule.id}: this condition can never be true{why}")
@@ -272,6 +272,12 @@ class _Linter:
                     self.add(rule.file, pos, "warning", "unreachable-branch",
                              f"{rule.id}: part of the condition can never be true: "
                              f"{atom.fact} {atom.op} {atom.value!r}{rng}")
+
+    def _range_matters(self, term: Sequence[Atom]) -> bool:
+        """Whether the term would be satisfiable if facts had no plausible range."""
+        unbounded = {name: FactInfo(i.type, i.values, i.unit, None)
+                     for name, i in self.facts.items()}
+        return _solve(term, unbounded)[0] is not None
 
     def pairs(self) -> None:
         for rs in self.bundle.rulesets.values():
@@ -351,6 +357,10 @@ class _Linter:
         used |= set(_POLICY_FACTS) | {a.fact for t in _dnf(self.bundle.policy.bypass) for a in t}
         smap = self.vocab_smap
         for name, fact in self.bundle.vocabulary.facts.items():
+            if name in used and fact.informational:
+                pos = smap.locate(("facts", name), key=True) if smap else (1, 1)
+                self.add(str(Path(self.bundle.directory) / "facts.yaml"), pos, "warning",
+                         "unused-fact", f"fact '{name}' is marked informational but rules read it")
             if name not in used and not fact.informational:
                 pos = smap.locate(("facts", name), key=True) if smap else (1, 1)
                 self.add(str(Path(self.bundle.directory) / "facts.yaml"), pos, "warning",

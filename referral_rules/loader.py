@@ -75,6 +75,7 @@ class Sources:
     rulesets: list[LoadedFile] = field(default_factory=list)
     case_files: list[LoadedFile] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    unreadable: int = 0  # condition files that could not even be parsed
 
 
 def read_directory(directory: str | FsPath) -> Sources:
@@ -102,6 +103,8 @@ def read_directory(directory: str | FsPath) -> Sources:
                 out.rulesets.append(loaded)
                 continue
             if loaded.model is None:
+                if not isinstance(loaded.data, dict):
+                    out.unreadable += 1
                 continue
             if isinstance(loaded.model, RulesetFile):
                 out.rulesets.append(loaded)

@@ -113,3 +113,18 @@ def test_bundled_rulesets_load(bundle: object) -> None:
     assert {"hypertension", "diabetes", "chest_pain", "post_operative"} <= set(bundle.rulesets)
     for rule in bundle.rules:
         assert rule.citations, f"{rule.id} cites nothing"
+
+
+def test_a_broken_condition_file_does_not_cascade_into_case_errors(tmp_path: Path) -> None:
+    """One mistake in hypertension.yaml gives one message, not one per cross-condition case."""
+    shutil.copytree(RULES, tmp_path / "r")
+    path = tmp_path / "r" / "hypertension.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("version: \"1.0.0\"\n", "version: \"1.0.0\"\nversion: \"1\"\n", 1),
+                    encoding="utf-8")
+    issues = _load_issues(tmp_path / "r")
+    assert [i.code for i in issues] == ["duplicate-key"]
+    text2 = text.replace("when: consciousness_impaired", "when: consciousness_impared", 1)
+    path.write_text(text2, encoding="utf-8")
+    issues = _load_issues(tmp_path / "r")
+    assert [i.code for i in issues] == ["unknown-fact"]
