@@ -124,10 +124,3 @@ class Bundle:
     rules: tuple[CompiledRule, ...]
     cases: tuple[CaseSpec, ...]
     directory: str
-
-    def rule(self, rule_id: str) -> CompiledRule:
-        """The rule with ``rule_id``."""
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
