@@ -94,6 +94,24 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--write", metavar="DIR", help="write one <name>.schema.json per format")
     s.add_argument("--rules", default="rulesets",
                    help="rules directory for the patient-facts schema (default: rulesets)")
+    v = sub.add_parser("serve", help="run the HTTP service (REST API and CDS Hooks 2.0)",
+                       description="Run the FastAPI service under uvicorn. Every option can also "
+                                   "be set in the environment (REFERRAL_RULES_<OPTION>).")
+    v.add_argument("--rules", help="rules directory (env REFERRAL_RULES_RULES; default rulesets)")
+    v.add_argument("--host", help="bind address (env REFERRAL_RULES_HOST; default 127.0.0.1)")
+    v.add_argument("--port", type=int, help="port (env REFERRAL_RULES_PORT; default 8000)")
+    v.add_argument("--workers", type=int, help="worker processes (env REFERRAL_RULES_WORKERS; "
+                                                  "default 1)")
+    v.add_argument("--database-url", help="SQLAlchemy URL for the audit and feedback records "
+                                          "(env REFERRAL_RULES_DATABASE_URL; default "
+                                          "sqlite:///referral-rules.db)")
+    v.add_argument("--api-key", help="key for admin and write endpoints "
+                                     "(env REFERRAL_RULES_API_KEY; prefer the environment)")
+    v.add_argument("--care-level", choices=["primary", "secondary", "tertiary"],
+                   help="care level of the facility the CDS Hooks services advise "
+                        "(env REFERRAL_RULES_CARE_LEVEL; default primary)")
+    v.add_argument("--backend", choices=["durable", "python", "auto"],
+                   help="rule engine backend (env REFERRAL_RULES_BACKEND; default auto)")
     return p
 
 
@@ -121,6 +139,8 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
             return _docs(args, out, err)
         if args.command == "lint":
             return _lint(args, out)
+        if args.command == "serve":
+            return _serve(args, err)
         return _schema(args, out)
     except RulesetError as exc:
         if getattr(args, "json", False):
@@ -269,3 +289,13 @@ def _schema(args: argparse.Namespace, out: _Out) -> int:
         return OK
     out(json.dumps(schemas, ensure_ascii=False, indent=2))
     return OK
+
+
+def _serve(args: argparse.Namespace, err: _Out) -> int:
+    try:
+        from referral_rules_service.server import serve
+    except ImportError as exc:
+        err(f"the service needs its extra: pip install 'referral-rules[service]' ({exc})", "red")
+        return USAGE
+    options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    return serve(options)

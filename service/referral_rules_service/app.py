@@ -1,0 +1,131 @@
+"""The FastAPI application: routers and dependencies over the ``referral_rules`` library."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from referral_rules import __version__
+
+from .deps import Services
+from .fhir_map import load_mapping
+from .limits import BodyLimit
+from .metrics import Metrics, MetricsMiddleware
+from .reload import reload
+from .routers import admin, api, cds, health
+from .settings import Settings
+from .state import Rules
+from .store import Store, StoreError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("referral_rules_service")
+
+DESCRIPTION = """\
+Referral advice for tiered care (分级诊疗, 双向转诊): transfer up, down or stay, with urgency,
+target level, the records to send, the signed refusal a declined transfer needs, and every
+criterion that fired with its guideline clause.
+
+**Decision support for a clinician, not an order**: the treating clinician decides.
+
+* REST: `POST /v1/decisions` with facts named as in `GET /v1/facts`.
+* HL7 CDS Hooks 2.0: `GET /cds-services`, `POST /cds-services/{id}` (FHIR R4 prefetch),
+  `POST /cds-services/{id}/feedback`.
+* Admin and write endpoints need the API key (`X-API-Key` or `Authorization: Bearer`).
+"""
+
+_SLUG = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+         405: "method-not-allowed", 409: "conflict", 412: "precondition-failed",
+         413: "request-too-large", 415: "unsupported-media-type", 422: "invalid-request",
+         503: "unavailable"}
+
+
+def _on_sighup(services: Services) -> None:
+    """SIGHUP: reload in a worker thread (the event loop keeps serving)."""
+    loop = asyncio.get_running_loop()
+
+    def handler() -> None:
+        loop.run_in_executor(None, lambda: reload(services, tell_siblings=False))
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, handler)
+    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (tests)
+        pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; with no settings, read them from ``REFERRAL_RULES_*`` variables."""
+    settings = settings or Settings.load()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rules = Rules(settings.rules, settings.backend)
+        store = Store(settings.database_url)
+        mapping = load_mapping(settings.fhir_mapping or None,
+                               vocabulary=rules.current.bundle.vocabulary)
+        services = Services(settings, rules, store, metrics, mapping)
+        app.state.services = services
+        _on_sighup(services)
+        log.info("serving %d rulesets (generation 1, backend %s)",
+                 len(rules.current.bundle.rulesets), rules.current.engine.backend)
+        try:
+            yield
+        finally:
+            store.close()
+            rules.close()
+
+    app = FastAPI(title="referral-rules", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan,
+                  license_info={"name": "Apache-2.0"},
+                  openapi_tags=[
+                      {"name": "decisions", "description": "Evaluate patients; feedback"},
+                      {"name": "rulesets", "description": "What the rules are"},
+                      {"name": "CDS Hooks 2.0", "description": "HL7 CDS Hooks services"},
+                      {"name": "admin", "description": "Hot reload (API key)"},
+                      {"name": "health", "description": "Probes and metrics"}])
+    for router in (api.router, cds.router, admin.router, health.router):
+        app.include_router(router)
+    _errors(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.origins,
+                           allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["Content-Type", "Authorization", "X-API-Key",
+                                          "Accept-Language"],
+                           expose_headers=["X-Decision-Id"])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        issues: list[dict[str, Any]] = []
+        for e in exc.errors():
+            path = ".".join(str(p) for p in e.get("loc", ()))
+            issues.append({"path": path, "code": e.get("type", "invalid"),
+                           "message": str(e.get("msg", "invalid"))})
+        return JSONResponse({"error": "invalid-request", "message": "the request is invalid",
+                             "issues": issues}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": _SLUG.get(exc.status_code, "error"),
+                             "message": str(exc.detail), "issues": []},
+                            exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"error": "unavailable", "message": f"{exc}; nothing was "
+                             "acknowledged, retry", "issues": []}, 503)

@@ -1,0 +1,542 @@
+"""FHIR R4 resources (a CDS Hooks ``prefetch``) -> patient facts, by ``fhir_mapping.yaml``.
+
+Resources are parsed with ``fhir.resources.R4B`` (fhir.resources 8 ships R5, R4B and STU3; R4B
+is wire-compatible with R4 for Patient, Observation and Condition). Bundles are flattened here
+and only those three resource types are parsed; anything else is reported, not validated.
+
+Nothing is guessed: an unknown code, a result with a comparator (``> 60``), an unconvertible unit,
+a cancelled or entered-in-error resource is left out and reported in ``Mapped.ignored``. A
+malformed resource raises ``FhirInputError`` with the JSON path of every problem. The result is a
+pure function of the input and ``now``. Nothing here logs; identifiers never leave the result.
+"""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation, ObservationComponent
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.quantity import Quantity
+from pydantic import ValidationError
+
+from referral_rules.vocabulary import Vocabulary
+
+from .fhir_mapping_model import (
+    UCUM,
+    Mapping,
+    MappingError,
+    ObservationRule,
+    UnitRule,
+    load_mapping_file,
+)
+
+__all__ = ["FhirInputError", "Ignored", "Mapped", "Mapping", "MappingError", "load_mapping",
+           "map_resources"]
+
+SNIP = "..."  # the CDS Hooks 2.0 examples' literal "...": "<snipped for brevity>" member
+CLOCK_SKEW = timedelta(minutes=5)  # a value dated up to this far after `now` still counts
+_PARSERS: dict[str, type[Observation | Condition | Patient]] = {
+    "Observation": Observation, "Condition": Condition, "Patient": Patient}
+_OBS_STATUS = {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
+               "entered-in-error", "unknown"}
+_COMPARATORS = {"<", "<=", ">=", ">"}
+_GENDERS = {"male", "female", "other", "unknown"}
+_CLINICAL = ("http://terminology.hl7.org/CodeSystem/condition-clinical",
+             {"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
+_VERIFICATION = ("http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                 {"unconfirmed", "provisional", "differential", "confirmed", "refuted",
+                  "entered-in-error"})
+_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+_OBS_REF = re.compile(r"(?:^|/)(Observation/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+
+
+class FhirInputError(ValueError):
+    """Malformed FHIR input; ``issues`` = ``[{"path": ..., "message": ...}]`` for a 4xx answer."""
+
+    def __init__(self, issues: list[dict[str, str]]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i["path"], i["message"]))
+        shown = "; ".join(f"{i['path']}: {i['message']}" for i in self.issues[:5])
+        super().__init__(f"{len(self.issues)} problem(s) in the FHIR input: {shown}")
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A resource (or one reading in it) that gave no fact, and why."""
+
+    reference: str  # "Observation/id", else the fullUrl, else the JSON path
+    reason: str  # e.g. unknown-code, entered-in-error, older-than-1-days, comparator
+    code: str | None  # "system|code" of the reading concerned, when there is one
+
+    def to_dict(self) -> dict[str, str | None]:
+        """JSON-ready form."""
+        return {"reference": self.reference, "reason": self.reason, "code": self.code}
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """Facts built from FHIR, where each came from, and what was left out."""
+
+    facts: dict[str, Any]
+    sources: dict[str, str]  # fact -> reference of the resource used
+    ignored: tuple[Ignored, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"facts": self.facts, "sources": self.sources,
+                "ignored": [i.to_dict() for i in self.ignored]}
+
+
+def load_mapping(path: str | Path | None = None, *,
+                 vocabulary: Vocabulary | None = None) -> Mapping:
+    """Load and check a mapping file (None = the bundled ``fhir_mapping.yaml``).
+
+    With ``vocabulary`` (``load_rulesets(...).vocabulary``) every fact name, type and coded value
+    is checked against facts.yaml too. Raises ``MappingError`` listing every problem.
+    """
+    return load_mapping_file(path, vocabulary)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    path: str
+    data: dict[str, Any]
+    ref: str
+    full_url: str | None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    fact: str
+    value: Any
+    when: datetime | None
+    ref: str
+    path: str
+
+    def key(self) -> tuple[bool, float, str, str]:
+        """Newest first; undated last; ties by reference, then input path."""
+        stamp = -self.when.timestamp() if self.when is not None else 0.0
+        return (self.when is None, stamp, self.ref, self.path)
+
+
+def map_resources(mapping: Mapping, resources: abc.Iterable[Any] | abc.Mapping[str, Any], *,
+                  now: datetime, patient_id: str | None = None) -> Mapped:
+    """Map prefetched FHIR R4 values to facts.
+
+    ``resources``: the values of a CDS Hooks ``prefetch`` (a list), or the prefetch object itself
+    (a dict: paths then read ``prefetch.<key>...``). Each value may be a resource, a Bundle, null
+    (no data) or anything else (reported as not-a-resource). ``now`` must be timezone-aware;
+    date-only values are taken at 00:00 in its timezone. With ``patient_id``, resources about
+    another patient are left out. Raises ``FhirInputError`` if any resource is malformed.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        msg = "now must be timezone-aware"
+        raise ValueError(msg)
+    if isinstance(resources, str | bytes):
+        msg = "resources must be a list or a prefetch object, not a string"
+        raise TypeError(msg)
+    roots = ([(f"prefetch.{k}", v) for k, v in resources.items()]
+             if isinstance(resources, abc.Mapping) else
+             [(f"resources[{i}]", v) for i, v in enumerate(resources)])
+    run = _Run(mapping, now, patient_id)
+    for path, value in roots:
+        run.flatten(path, value, None)
+    parsed = run.parse()
+    if run.errors:
+        raise FhirInputError(run.errors)
+    run.member_times(parsed)
+    for raw, res in parsed:
+        if isinstance(res, Observation):
+            run.observation(raw, res)
+        elif isinstance(res, Condition):
+            run.condition(raw, res)
+        else:
+            run.patient(raw, res)
+    return run.result()
+
+
+class _Run:
+    def __init__(self, mapping: Mapping, now: datetime, patient_id: str | None) -> None:
+        self.m, self.now, self.patient_id = mapping, now, patient_id
+        self.raws: list[_Raw] = []
+        self.errors: list[dict[str, str]] = []
+        self.ignored: set[Ignored] = set()
+        self.found: list[_Candidate] = []
+        self.panel_time: dict[str, datetime] = {}
+
+    def skip(self, ref: str, reason: str, code: str | None = None) -> None:
+        self.ignored.add(Ignored(ref, reason, code))
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append({"path": path, "message": message})
+
+    # --- input -> resources ------------------------------------------------------------------
+    def flatten(self, path: str, value: Any, full_url: str | None) -> None:
+        if value is None:
+            return
+        kind = value.get("resourceType") if isinstance(value, dict) else None
+        if kind is None:
+            self.skip(path, "not-a-resource")
+            return
+        if not isinstance(kind, str):
+            self.error(f"{path}.resourceType", "must be a string")
+            return
+        rid = value.get("id")
+        ref = f"{kind}/{rid}" if isinstance(rid, str) and rid else (full_url or path)
+        if kind == "Bundle":
+            self.bundle(path, value)
+        elif kind in _PARSERS:
+            self.raws.append(_Raw(path, value, ref, full_url))
+        else:
+            self.skip(ref, "unsupported-type")
+
+    def bundle(self, path: str, value: dict[str, Any]) -> None:
+        entries = value.get("entry", [])
+        links = value.get("link", [])
+        if not isinstance(entries, list) or not isinstance(links, list):
+            self.error(path, "Bundle.entry and Bundle.link must be arrays")
+            return
+        total = value.get("total")
+        if any(isinstance(ln, dict) and ln.get("relation") == "next" for ln in links) or (
+                isinstance(total, int) and total > len(entries)):
+            self.skip(path, "bundle-has-more-pages")
+        for i, entry in enumerate(entries):
+            where = f"{path}.entry[{i}]"
+            if not isinstance(entry, dict):
+                self.error(where, "a Bundle entry must be an object")
+            elif entry.get("resource") is None:
+                self.skip(where, "not-a-resource")
+            else:
+                url = entry.get("fullUrl")
+                self.flatten(f"{where}.resource", entry["resource"],
+                             url if isinstance(url, str) else None)
+
+    def parse(self) -> list[tuple[_Raw, Observation | Condition | Patient]]:
+        out: list[tuple[_Raw, Observation | Condition | Patient]] = []
+        for raw in self.raws:
+            data, snipped = _unsnip(raw.data)
+            try:
+                res = _PARSERS[raw.data["resourceType"]].model_validate(data)
+            except ValidationError as exc:
+                errs = exc.errors(include_url=False)
+                if snipped and all(e["type"].endswith("missing") for e in errs):
+                    self.skip(raw.ref, "snipped-incomplete")  # the sender cut what is needed
+                    continue
+                for e in errs:
+                    self.error(raw.path + _loc(e["loc"]), _message(e["type"], str(e["msg"])))
+                continue
+            if snipped:
+                self.skip(raw.ref, "snipped")
+            if self.valid_codes(raw, res):
+                out.append((raw, res))
+        return out
+
+    def valid_codes(self, raw: _Raw, res: Observation | Condition | Patient) -> bool:
+        """Required bindings fhir.resources does not check: status, comparator, gender."""
+        bad = len(self.errors)
+        if isinstance(res, Observation):
+            if res.status is not None and res.status not in _OBS_STATUS:
+                self.error(f"{raw.path}.status", f"'{res.status}' is not an Observation status")
+            for where, q in [("", res.valueQuantity)] + [
+                    (f".component[{i}]", c.valueQuantity) for i, c in enumerate(res.component
+                                                                                 or [])]:
+                if q is not None and q.comparator is not None and q.comparator not in (
+                        _COMPARATORS):
+                    self.error(f"{raw.path}{where}.valueQuantity.comparator",
+                               f"'{q.comparator}' is not one of < <= >= >")
+        if isinstance(res, Patient) and res.gender is not None and res.gender not in _GENDERS:
+            self.error(f"{raw.path}.gender", f"'{res.gender}' is not male/female/other/unknown")
+        return len(self.errors) == bad
+
+    def member_times(self, parsed: list[tuple[_Raw, Observation | Condition | Patient]]) -> None:
+        """Members of a panel without their own time take the panel's (hasMember)."""
+        for _, res in parsed:
+            if isinstance(res, Observation) and res.hasMember:
+                when = self.instant(_obs_time(res))
+                for member in res.hasMember:
+                    key = _member_key(member.reference)
+                    if when is not None and key is not None:
+                        self.panel_time.setdefault(key, when)
+
+    # --- resources -> candidates -------------------------------------------------------------
+    def about_other_patient(self, raw: _Raw, subject: str | None) -> bool:
+        found = _PATIENT_REF.search(subject or "")
+        if self.patient_id is None or found is None or found.group(1) == self.patient_id:
+            return False
+        self.skip(raw.ref, "other-patient")
+        return True
+
+    def observation(self, raw: _Raw, obs: Observation) -> None:
+        top_token = _token(obs.code)
+        if self.about_other_patient(raw, obs.subject.reference if obs.subject else None):
+            return
+        if obs.status not in self.m.observation_status:
+            self.skip(raw.ref, _status_reason(obs.status), top_token)
+            return
+        top = self.rules(obs.code)
+        parts = [(c, self.rules(c.code)) for c in obs.component or []]
+        if not top[0] and not any(rules for _, (rules, _) in parts):
+            reason = ("members-only" if obs.hasMember and not _has_value(obs) and not parts else
+                      "not-mapped" if self.not_mapped(obs.code) or any(
+                          self.not_mapped(c.code) for c, _ in parts) else "unknown-code")
+            self.skip(raw.ref, reason, top_token)
+            return
+        own = _obs_time(obs)
+        when = self.instant(own) if own is not None else self.panel_time.get(
+            _member_key(raw.ref) or "") or self.panel_time.get(raw.full_url or "")
+        if when is None:
+            self.skip(raw.ref, "no-date", top_token)
+            return
+        elements: list[tuple[Observation | ObservationComponent, tuple[ObservationRule, ...],
+                             str | None]] = []
+        if top[0] or _has_value(obs):
+            elements.append((obs, top[0], top[1]))
+        elements.extend((c, rules, token) for c, (rules, token) in parts)
+        for elem, rules, token in elements:
+            if not rules:
+                code = _token(elem.code)
+                self.skip(raw.ref, "not-mapped" if self.not_mapped(elem.code) else
+                          "unknown-code", code)
+            for rule in rules:
+                if self.too_old(raw.ref, when, rule.max_age_days, token):
+                    continue
+                value, reason = _value(elem, rule)
+                if reason is not None:
+                    self.skip(raw.ref, reason, token)
+                else:
+                    self.found.append(_Candidate(rule.fact, value, when, raw.ref, raw.path))
+
+    def condition(self, raw: _Raw, cond: Condition) -> None:
+        if self.about_other_patient(raw, cond.subject.reference):
+            return
+        rules = [r for k in self.codings(cond.code) for r in self.m.conditions.get(k, ())]
+        token = _token(cond.code)
+        if not rules:
+            self.skip(raw.ref, "not-mapped" if self.not_mapped(cond.code) else "unknown-code",
+                      token)
+            return
+        verification = _status(cond.verificationStatus, _VERIFICATION)
+        clinical = _status(cond.clinicalStatus, _CLINICAL)
+        abated = any(getattr(cond, f) is not None for f in (
+            "abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange",
+            "abatementString"))
+        if verification in ("entered-in-error", "refuted"):
+            self.skip(raw.ref, verification, token)
+            return
+        if abated or clinical not in self.m.clinical_status:
+            self.skip(raw.ref, "abated" if abated else f"clinical-status-{clinical}", token)
+            return
+        dated = cond.recordedDate or cond.onsetDateTime or (
+            cond.onsetPeriod.start if cond.onsetPeriod else None)
+        when = self.instant(dated)
+        for rule in sorted(set(rules), key=lambda r: r.fact):
+            if verification not in rule.verification:
+                self.skip(raw.ref, f"verification-{verification}", token)
+            elif rule.max_age_days is not None and when is None:
+                self.skip(raw.ref, "no-date", token)
+            elif when is None or not self.too_old(raw.ref, when, rule.max_age_days, token):
+                self.found.append(_Candidate(rule.fact, True, when, raw.ref, raw.path))
+
+    def patient(self, raw: _Raw, pat: Patient) -> None:
+        if self.patient_id is not None and pat.id is not None and pat.id != self.patient_id:
+            self.skip(raw.ref, "other-patient")
+            return
+        if self.m.age_fact and pat.birthDate is not None:
+            born: object = pat.birthDate
+            today = self.now.date()
+            if not isinstance(born, date):
+                self.skip(raw.ref, "partial-birth-date")
+            elif born > today:
+                self.skip(raw.ref, "future-date")
+            else:
+                age = today.year - born.year - ((today.month, today.day) < (born.month,
+                                                                             born.day))
+                self.found.append(_Candidate(self.m.age_fact, age, None, raw.ref, raw.path))
+        if self.m.sex_fact and pat.gender is not None:
+            sex = self.m.sex_values.get(pat.gender)
+            if sex is None:
+                self.skip(raw.ref, "value-not-mapped",
+                          f"http://hl7.org/fhir/administrative-gender|{pat.gender}")
+            else:
+                self.found.append(_Candidate(self.m.sex_fact, sex, None, raw.ref, raw.path))
+
+    # --- helpers -----------------------------------------------------------------------------
+    def codings(self, cc: CodeableConcept | None) -> list[tuple[str, str]]:
+        return [k for c in (cc.coding or [] if cc else []) for k in self.m.keys(c.system, c.code)]
+
+    def rules(self, cc: CodeableConcept | None) -> tuple[tuple[ObservationRule, ...],
+                                                            str | None]:
+        """The rules of a code (each fact once, in file order) and the first matching coding."""
+        out: dict[str, ObservationRule] = {}
+        token = None
+        for coding in cc.coding or [] if cc else []:
+            for k in self.m.keys(coding.system, coding.code):
+                for rule in self.m.observations.get(k, ()):
+                    out.setdefault(rule.fact, rule)
+                    token = token or f"{coding.system}|{coding.code}"
+        return tuple(out.values()), token or _token(cc)
+
+    def not_mapped(self, cc: CodeableConcept | None) -> bool:
+        return any(k in self.m.not_mapped for k in self.codings(cc))
+
+    def instant(self, value: object) -> datetime | None:
+        """The earliest instant a FHIR date/dateTime can mean (date-only: 00:00 in now's zone)."""
+        tz = self.now.tzinfo
+        if isinstance(value, datetime):
+            return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+        if isinstance(value, date):
+            return datetime.combine(value, time.min, tzinfo=tz)
+        if isinstance(value, str) and re.fullmatch(r"\d{4}(-\d{2})?", value):
+            year, _, month = value.partition("-")
+            return datetime(int(year), int(month or 1), 1, tzinfo=tz)
+        return None
+
+    def too_old(self, ref: str, when: datetime, days: int | None, token: str | None) -> bool:
+        if when > self.now + CLOCK_SKEW:
+            self.skip(ref, "future-date", token)
+            return True
+        if days is not None and self.now - when > timedelta(days=days):
+            self.skip(ref, f"older-than-{days}-days", token)
+            return True
+        return False
+
+    def result(self) -> Mapped:
+        best: dict[str, _Candidate] = {}
+        for cand in sorted(self.found, key=_Candidate.key):
+            best.setdefault(cand.fact, cand)
+        names = sorted(best)
+        ignored = sorted(self.ignored, key=lambda i: (i.reference, i.reason, i.code or ""))
+        return Mapped({n: best[n].value for n in names}, {n: best[n].ref for n in names},
+                      tuple(ignored))
+
+
+_VALUE_FIELDS = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",
+                 "valueInteger", "valueRange", "valueRatio", "valueSampledData", "valueTime",
+                 "valueDateTime", "valuePeriod")
+
+
+def _has_value(elem: Observation | ObservationComponent) -> bool:
+    return any(getattr(elem, f, None) is not None for f in _VALUE_FIELDS)
+
+
+def _value(elem: Observation | ObservationComponent, rule: ObservationRule
+           ) -> tuple[Any, str | None]:
+    """The fact value of one reading, or why there is none."""
+    if elem.dataAbsentReason is not None:
+        return None, "data-absent"
+    has_value = _has_value(elem)
+    if rule.values is not None:
+        cc = elem.valueCodeableConcept
+        if cc is None:
+            return None, "value-type" if has_value else "no-value"
+        for coding in cc.coding or []:  # the text is never read
+            key = (coding.system or "", (coding.code or "").strip())
+            if key in rule.values:
+                return rule.values[key], None
+        return None, "value-not-mapped"
+    q = elem.valueQuantity
+    if q is None or q.value is None:
+        return None, "value-type" if has_value and q is None else "no-value"
+    if q.comparator is not None:
+        return None, "comparator"
+    unit = _unit(q, rule)
+    if unit is None:
+        return None, "unit-not-convertible"
+    try:
+        value = unit.convert(q.value)
+    except ArithmeticError:
+        return None, "unit-not-convertible"
+    if rule.decimals is None:
+        return float(value), None
+    rounded = value.quantize(Decimal(1).scaleb(-rule.decimals), rounding=ROUND_HALF_UP)
+    return (int(rounded) if rule.decimals == 0 else float(rounded)), None
+
+
+def _unit(q: Quantity, rule: ObservationRule) -> UnitRule | None:
+    """The unit rule for a Quantity: by its UCUM code if it has one, else by the written unit."""
+    if q.system == UCUM and q.code:
+        return next((u for u in rule.units or () if q.code.strip() in u.ucum), None)
+    written = (q.unit if q.unit is not None else q.code or "").strip().casefold()
+    return next((u for u in rule.units or () if written in u.display), None)
+
+
+def _obs_time(obs: Observation) -> object:
+    if obs.effectiveDateTime is not None:
+        return obs.effectiveDateTime
+    if obs.effectivePeriod is not None and (obs.effectivePeriod.end or obs.effectivePeriod.start):
+        return obs.effectivePeriod.end or obs.effectivePeriod.start
+    return obs.effectiveInstant or obs.issued
+
+
+def _status(cc: CodeableConcept | None, known: tuple[str, set[str]]) -> str:
+    if cc is None:
+        return "absent"
+    system, codes = known
+    for coding in cc.coding or []:
+        if coding.system in (system, None) and coding.code in codes:
+            return coding.code
+    return "unknown"
+
+
+def _status_reason(status: str | None) -> str:
+    if status in ("entered-in-error", "cancelled"):
+        return status
+    return f"status-{status}" if status else "no-status"
+
+
+def _token(cc: CodeableConcept | None) -> str | None:
+    for coding in cc.coding or [] if cc else []:
+        if coding.system and coding.code:
+            return f"{coding.system}|{coding.code}"
+    return None
+
+
+def _member_key(reference: str | None) -> str | None:
+    if not reference:
+        return None
+    found = _OBS_REF.search(reference)
+    return found.group(1) if found else reference
+
+
+def _unsnip(value: Any) -> tuple[Any, bool]:
+    """Drop the spec examples' ``"..."`` members (at any depth); say whether there were any."""
+    if isinstance(value, dict):
+        out, cut = {}, SNIP in value
+        for k, v in value.items():
+            if k != SNIP:
+                out[k], inner = _unsnip(v)
+                cut = cut or inner
+        return out, cut
+    if isinstance(value, list):
+        items = [_unsnip(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    return value, False
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.endswith("__ext"):
+            out += f"._{part[:-5]}"
+        else:
+            out += f".{part}"
+    return out
+
+
+def _message(kind: str, msg: str) -> str:
+    if kind == "extra_forbidden":
+        return "not an element of this resource in FHIR R4"
+    if kind.endswith("missing"):
+        return "required element is missing"
+    if kind == "json_invalid":
+        return "expected an object"
+    return msg.removeprefix("Value error, ")

@@ -1,0 +1,445 @@
+"""The FHIR -> facts mapping file: its strict model, its checks, and the compiled lookup tables.
+
+``fhir_mapping.yaml`` is edited by IT and policy staff, so every problem in it is reported at
+``file:line:column`` with a plain message and, where one exists, a suggestion, all at once
+(``MappingError.issues``). The public entry points are re-exported by ``fhir_map``.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from referral_rules._sourcemap import SourceMap, load_yaml
+from referral_rules.errors import Issue, IssueCode
+from referral_rules.vocabulary import Vocabulary
+
+__all__ = ["Mapping", "MappingError", "ObservationRule", "UnitRule", "parse_mapping"]
+
+BUNDLED = Path(__file__).with_name("fhir_mapping.yaml")
+UCUM = "http://unitsofmeasure.org"
+ObsStatus = Literal["registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                    "entered-in-error", "unknown"]
+Clinical = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved",
+                   "absent"]
+Verification = Literal["unconfirmed", "provisional", "differential", "confirmed", "absent"]
+FactName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Codes = dict[str, list[str]]
+Convert = Callable[[Decimal], Decimal]
+
+
+class MappingError(Exception):
+    """The mapping file has problems; ``issues`` lists each as ``file:line:column: problem``."""
+
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        located = sorted(set(issues))
+        self.issues: list[str] = [str(i) for i in located]
+        super().__init__("\n".join(self.issues))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class SystemSpec(_Strict):
+    uri: str = Field(min_length=1)
+    match: Literal["exact", "prefix"] = "exact"
+
+
+class UnitSpec(_Strict):
+    ucum: str | list[str] | None = None
+    display: list[str] = []
+    convert: str = "x"
+
+    @model_validator(mode="after")
+    def _some_unit(self) -> UnitSpec:
+        if self.ucum is None and not self.display:
+            msg = "give the unit's UCUM code (ucum:) or how it is written (display:)"
+            raise ValueError(msg)
+        return self
+
+
+class ObservationSpec(_Strict):
+    codes: Codes = Field(min_length=1)
+    units: list[UnitSpec] | None = Field(None, min_length=1)
+    values: dict[str, dict[str, bool | int | float | str]] | None = Field(None, min_length=1)
+    decimals: int | None = Field(None, ge=0, le=6)
+    max_age_days: int = Field(ge=0, le=36500)
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ObservationSpec:
+        if (self.units is None) == (self.values is None):
+            msg = "give exactly one of 'units' (a measured number) or 'values' (coded results)"
+            raise ValueError(msg)
+        return self
+
+
+class ConditionSpec(_Strict):
+    codes: Codes = Field(min_length=1)
+    verification: list[Verification] = ["confirmed", "absent"]
+    max_age_days: int | None = Field(None, ge=0, le=36500)
+    source: str = Field(min_length=1)
+
+
+class PatientSpec(_Strict):
+    age_fact: FactName | None = None
+    sex_fact: FactName | None = None
+    sex_values: dict[Literal["female", "male", "other", "unknown"], str] = {}
+
+
+class NotMappedSpec(_Strict):
+    codes: Codes = Field(min_length=1)
+    why: str = Field(min_length=1)
+
+
+class MappingFile(_Strict):
+    version: str = Field(min_length=1, max_length=32)
+    systems: dict[str, SystemSpec] = Field(min_length=1)
+    observation_status: list[ObsStatus] = ["final", "amended", "corrected"]
+    condition_clinical_status: list[Clinical] = ["active", "recurrence", "relapse"]
+    patient: PatientSpec = PatientSpec()
+    panels: Codes = {}
+    observations: dict[FactName, ObservationSpec] = {}
+    conditions: dict[FactName, ConditionSpec] = {}
+    not_mapped: list[NotMappedSpec] = []
+
+
+_MODELS: tuple[type[BaseModel], ...] = (SystemSpec, UnitSpec, ObservationSpec, ConditionSpec,
+                                         PatientSpec, NotMappedSpec, MappingFile)
+_KEYS = sorted({name for m in _MODELS for name in m.model_fields})
+
+
+@dataclass(frozen=True)
+class UnitRule:
+    """One accepted unit: UCUM codes, written forms (casefolded) and the conversion."""
+
+    ucum: frozenset[str]
+    display: frozenset[str]
+    convert: Convert
+
+
+@dataclass(frozen=True)
+class ObservationRule:
+    """How an Observation (or component) code gives one fact."""
+
+    fact: str
+    units: tuple[UnitRule, ...] | None
+    values: dict[tuple[str, str], Any] | None  # (system uri, code) -> fact value
+    decimals: int | None
+    max_age_days: int
+
+
+@dataclass(frozen=True)
+class ConditionRule:
+    """How a Condition code gives one boolean fact (always ``true``)."""
+
+    fact: str
+    verification: frozenset[str]
+    max_age_days: int | None
+
+
+Key = tuple[str, str]  # (system uri, normalised code)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A checked mapping file, compiled into lookup tables. Immutable and thread-safe."""
+
+    file: str
+    version: str
+    sha256: str
+    prefix_systems: frozenset[str]
+    observations: dict[Key, tuple[ObservationRule, ...]]
+    conditions: dict[Key, tuple[ConditionRule, ...]]
+    not_mapped: frozenset[Key]
+    panels: frozenset[Key]
+    observation_status: frozenset[str]
+    clinical_status: frozenset[str]
+    age_fact: str | None
+    sex_fact: str | None
+    sex_values: dict[str, str]
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """Every fact this mapping can give, sorted."""
+        names = {r.fact for rules in self.observations.values() for r in rules}
+        names |= {r.fact for rules in self.conditions.values() for r in rules}
+        names |= {n for n in (self.age_fact, self.sex_fact) if n}
+        return tuple(sorted(names))
+
+    def observation_codes(self) -> list[str]:
+        """``system|code`` of every mapped Observation code and panel, for prefetch queries."""
+        return sorted(f"{s}|{c}" for s, c in {*self.observations, *self.panels})
+
+    def keys(self, system: str | None, code: str | None) -> list[Key]:
+        """The lookup keys of one coding: itself, and its prefixes in a prefix system."""
+        if not system or not code:
+            return []
+        if system not in self.prefix_systems:
+            return [(system, code.strip())]
+        norm = _prefix_norm(code)
+        return [(system, norm[:n]) for n in range(len(norm), 0, -1)]
+
+
+def _prefix_norm(code: str) -> str:
+    return "".join(code.split()).replace(".", "").upper()
+
+
+def load_mapping_file(path: str | Path | None, vocabulary: Vocabulary | None) -> Mapping:
+    """Read, check and compile a mapping file (None = the bundled one)."""
+    file = Path(path) if path is not None else BUNDLED
+    try:
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise MappingError([Issue(str(file), 1, 1, "", f"cannot read the mapping: {why}",
+                                  "file-missing")]) from None
+    return parse_mapping(text, str(file), vocabulary, hashlib.sha256(raw).hexdigest())
+
+
+def parse_mapping(text: str, name: str, vocabulary: Vocabulary | None = None,
+                  sha256: str = "") -> Mapping:
+    """Check and compile mapping YAML ``text`` (``name`` is used in the messages)."""
+    data, smap, issues = load_yaml(text, name)
+    if data is None and not issues:
+        issues.append(Issue(name, 1, 1, "", "the mapping file is empty", "schema"))
+    model: MappingFile | None = None
+    if data is not None:
+        try:
+            model = MappingFile.model_validate(data)
+        except ValidationError as exc:
+            issues.extend(_pydantic_issues(exc, data, smap))
+    if model is not None:
+        checker = _Checker(model, smap, vocabulary)
+        compiled = checker.compile(sha256)
+        issues.extend(checker.issues)
+        if not issues:
+            return compiled
+    raise MappingError(issues)
+
+
+class _Checker:
+    """Cross-checks the model (systems, formulas, facts) and builds the lookup tables."""
+
+    def __init__(self, model: MappingFile, smap: SourceMap, vocab: Vocabulary | None) -> None:
+        self.model, self.smap, self.vocab = model, smap, vocab
+        self.issues: list[Issue] = []
+
+    def issue(self, path: tuple[str | int, ...], msg: str, code: IssueCode,
+              hint: str | None = None, *, key: bool = False) -> None:
+        self.issues.append(self.smap.issue(path, msg, code, hint, key=key))
+
+    def compile(self, sha256: str) -> Mapping:
+        m = self.model
+        obs: dict[Key, list[ObservationRule]] = {}
+        for fact, spec in m.observations.items():
+            rule = self.observation(fact, spec)
+            for k in self.codes(("observations", fact, "codes"), spec.codes):
+                obs.setdefault(k, []).append(rule)
+        cond: dict[Key, list[ConditionRule]] = {}
+        for fact, cspec in m.conditions.items():
+            self.fact(("conditions", fact), fact, ("boolean",))
+            crule = ConditionRule(fact, frozenset(cspec.verification), cspec.max_age_days)
+            for k in self.codes(("conditions", fact, "codes"), cspec.codes):
+                cond.setdefault(k, []).append(crule)
+        skipped: set[Key] = set()
+        for i, nm in enumerate(m.not_mapped):
+            for k in self.codes(("not_mapped", i, "codes"), nm.codes):
+                if k in obs or k in cond:
+                    self.issue(("not_mapped", i, "codes"), f"{k[1]} is mapped above and also "
+                               "listed as not mapped", "schema", "remove one of them")
+                skipped.add(k)
+        panels = set(self.codes(("panels",), m.panels))
+        if m.patient.age_fact:
+            self.fact(("patient", "age_fact"), m.patient.age_fact, ("integer",))
+        if m.patient.sex_fact:
+            self.fact(("patient", "sex_fact"), m.patient.sex_fact, ("enum",),
+                      list(m.patient.sex_values.values()))
+        return Mapping(
+            self.smap.file, m.version, sha256,
+            frozenset(s.uri for s in m.systems.values() if s.match == "prefix"),
+            {k: tuple(v) for k, v in obs.items()}, {k: tuple(v) for k, v in cond.items()},
+            frozenset(skipped), frozenset(panels), frozenset(m.observation_status),
+            frozenset(m.condition_clinical_status), m.patient.age_fact, m.patient.sex_fact,
+            {str(k): v for k, v in m.patient.sex_values.items()})
+
+    def system(self, path: tuple[str | int, ...], alias: str) -> SystemSpec | None:
+        spec = self.model.systems.get(alias)
+        if spec is None:
+            close = difflib.get_close_matches(alias, list(self.model.systems), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "declare it under 'systems'"
+            self.issue(path, f"unknown code system '{alias}'", "unknown-name", hint, key=True)
+        return spec
+
+    def codes(self, path: tuple[str | int, ...], codes: Codes) -> list[Key]:
+        out: list[Key] = []
+        for alias, values in codes.items():
+            spec = self.system((*path, alias), alias)
+            if spec is None:
+                continue
+            for code in values:
+                norm = _prefix_norm(code) if spec.match == "prefix" else code.strip()
+                out.append((spec.uri, norm))
+        return out
+
+    def observation(self, fact: str, spec: ObservationSpec) -> ObservationRule:
+        path: tuple[str | int, ...] = ("observations", fact)
+        kinds: tuple[str, ...] = ("number", "integer") if spec.units else ("boolean", "integer",
+                                                                           "number", "enum")
+        ftype = self.fact(path, fact, kinds)
+        if ftype == "integer" and spec.units and spec.decimals != 0:
+            self.issue(path, f"'{fact}' is a whole number in facts.yaml", "type-mismatch",
+                       "add 'decimals: 0'", key=True)
+        units = None
+        if spec.units is not None:
+            units = tuple(self.unit((*path, "units", i), u) for i, u in enumerate(spec.units))
+        values = None
+        if spec.values is not None:
+            values = {}
+            for alias, table in spec.values.items():
+                sys = self.system((*path, "values", alias), alias)
+                for code, value in table.items():
+                    self.value((*path, "values", alias, code), fact, value)
+                    if sys is not None:
+                        values[(sys.uri, code.strip())] = value
+        return ObservationRule(fact, units, values, spec.decimals, spec.max_age_days)
+
+    def unit(self, path: tuple[str | int, ...], spec: UnitSpec) -> UnitRule:
+        ucum = [spec.ucum] if isinstance(spec.ucum, str) else (spec.ucum or [])
+        convert = self.formula((*path, "convert"), spec.convert)
+        return UnitRule(frozenset(ucum), frozenset(d.strip().casefold() for d in spec.display),
+                        convert)
+
+    def formula(self, path: tuple[str | int, ...], text: str) -> Convert:
+        try:
+            tree = ast.parse(text.strip(), mode="eval").body
+            fn = _compile(tree)
+            if "x" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
+                msg = "the formula must use x, the value as sent"
+                raise _FormulaError(msg, 0)
+            fn(Decimal(1))
+        except SyntaxError as exc:
+            line, col = self.smap.text_position(path, max((exc.offset or 1) - 1, 0))
+            self.issues.append(Issue(self.smap.file, line, col, ".".join(map(str, path)),
+                                     f"formula '{text}' cannot be read", "syntax",
+                                     "write it like: x / 18.016"))
+            return _identity
+        except _FormulaError as exc:
+            line, col = self.smap.text_position(path, exc.offset)
+            self.issues.append(Issue(self.smap.file, line, col, ".".join(map(str, path)),
+                                     str(exc), "syntax", "only numbers, x, + - * / and ( )"))
+            return _identity
+        except ArithmeticError:
+            self.issue(path, f"formula '{text}' divides by zero", "syntax")
+            return _identity
+        return fn
+
+    def fact(self, path: tuple[str | int, ...], name: str, kinds: tuple[str, ...],
+             values: list[str] | None = None) -> str | None:
+        if self.vocab is None:
+            return None
+        spec = self.vocab.facts.get(name)
+        is_key = path[-1] not in ("age_fact", "sex_fact")  # the fact is a key, or a value
+        if spec is None:
+            close = difflib.get_close_matches(name, list(self.vocab.facts), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "only facts.yaml names can be used"
+            self.issue(path, f"unknown fact '{name}'", "unknown-fact", hint, key=is_key)
+            return None
+        if spec.type not in kinds:
+            self.issue(path, f"'{name}' is a {spec.type} fact in facts.yaml; it cannot come "
+                       f"from here", "type-mismatch", key=is_key)
+        for v in values or []:
+            if v not in (spec.values or []):
+                self.issue(("patient", "sex_values"), f"'{v}' is not a value of '{name}'",
+                           "unknown-value", f"use one of {spec.values}")
+        return spec.type
+
+    def value(self, path: tuple[str | int, ...], fact: str, value: object) -> None:
+        spec = self.vocab.facts.get(fact) if self.vocab else None
+        if spec is None:
+            return
+        ok = {"boolean": isinstance(value, bool),
+              "integer": isinstance(value, int) and not isinstance(value, bool),
+              "number": isinstance(value, int | float) and not isinstance(value, bool),
+              "enum": value in (spec.values or [])}[spec.type]
+        if not ok:
+            self.issue(path, f"{value!r} is not a valid {spec.type} value of '{fact}'",
+                       "type-mismatch")
+
+
+class _FormulaError(ValueError):
+    def __init__(self, msg: str, offset: int) -> None:
+        super().__init__(msg)
+        self.offset = offset
+
+
+def _identity(x: Decimal) -> Decimal:
+    return x
+
+
+_OPS: dict[type[ast.operator], Callable[[Decimal, Decimal], Decimal]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b,
+}
+
+
+def _compile(node: ast.expr) -> Convert:
+    """A closure computing a +-*/ formula in ``x`` with Decimal arithmetic (no eval)."""
+    if isinstance(node, ast.Name) and node.id == "x":
+        return _identity
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        const = Decimal(str(node.value))
+        return lambda x: const
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _compile(node.operand)
+        sign = -1 if isinstance(node.op, ast.USub) else 1
+        return lambda x: sign * inner(x)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        op, left, right = _OPS[type(node.op)], _compile(node.left), _compile(node.right)
+        return lambda x: op(left(x), right(x))
+    shown = ast.unparse(node)
+    raise _FormulaError(f"'{shown}' is not allowed in a formula", node.col_offset)
+
+
+def _pydantic_issues(exc: ValidationError, data: Any, smap: SourceMap) -> list[Issue]:
+    out: list[Issue] = []
+    for err in exc.errors(include_url=False):
+        path: list[str | int] = []
+        node = data
+        for part in err["loc"]:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            elif not (isinstance(node, dict) and part == err["loc"][-1]):
+                continue  # a union tag such as 'list[str]'
+            path.append(part)
+        kind, value = err["type"], err.get("input")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        hint = None
+        if kind == "extra_forbidden":
+            close = difflib.get_close_matches(str(path[-1]), _KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else None
+            out.append(smap.issue(tuple(path), f"unknown key '{path[-1]}'", "schema", hint,
+                                  key=True))
+            continue
+        if kind == "missing":
+            out.append(smap.issue(tuple(path[:-1]), f"missing required key '{path[-1]}'",
+                                  "schema", f"add '{path[-1]}:' here"))
+            continue
+        if kind == "string_type" and isinstance(value, int | float) and not isinstance(value,
+                                                                                         bool):
+            hint = f'quote it: "{value}"'
+        shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+        out.append(smap.issue(tuple(path), msg[:1].lower() + msg[1:] + shown, "schema", hint))
+    return out

@@ -1,0 +1,129 @@
+"""Request and response bodies of the REST API (their JSON Schemas are in the OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from referral_rules import Decision
+
+__all__ = [
+    "DecisionRequest",
+    "DecisionResponse",
+    "FactProblem",
+    "FactsProblem",
+    "FeedbackRequest",
+    "Problem",
+    "RefusalDetails",
+    "ReloadResult",
+    "RulesetDetail",
+    "RulesetSummary",
+]
+
+_EXAMPLE_FACTS = {"care_level": "primary", "has_hypertension": True, "visit_type": "follow_up",
+                  "sbp": 185, "dbp": 112, "age": 64}
+
+
+class DecisionRequest(BaseModel):
+    """One patient's facts (names and units: ``GET /v1/facts``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"facts": _EXAMPLE_FACTS, "conditions": ["hypertension"], "accepts_transfer": "yes",
+         "lang": "zh"}]})
+
+    facts: dict[str, Any] = Field(description="Fact name → value, as in the vocabulary.")
+    conditions: list[str] | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Ruleset ids to evaluate (default: all loaded rulesets).")
+    accepts_transfer: Literal["yes", "no", "not_asked"] | None = Field(
+        default=None, description="Whether the patient (or family) accepts the recommended "
+        "transfer; the same as the fact accepts_transfer. \"no\" = declined: a signed refusal "
+        "is then required.")
+    lang: Literal["zh", "en"] | None = Field(
+        default=None, description="Also return a readable explanation in this language.")
+    patient_id: str | None = Field(
+        default=None, max_length=200,
+        description="Optional: stored only as a keyed hash in the audit, never as given.")
+
+
+class DecisionResponse(Decision):
+    """The library's decision (advice for a clinician, never an order) with its audit id."""
+
+    decision_id: str = Field(description="Audit id of this decision (GET /v1/decisions/{id}).")
+    explanation: str | None = Field(default=None, description="Readable text, when lang given.")
+
+
+class Problem(BaseModel):
+    """An error: a code, a message, and details where there are some."""
+
+    error: str
+    message: str
+    issues: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class FactProblem(BaseModel):
+    """One problem with one fact; ``path`` is where it is in the request body."""
+
+    path: str
+    fact: str
+    code: str
+    message: str
+    suggestion: str | None = None
+
+
+class FactsProblem(BaseModel):
+    """The facts were rejected: nothing was evaluated and nothing was stored."""
+
+    error: Literal["invalid-facts"] = "invalid-facts"
+    message: str
+    issues: list[FactProblem]
+
+
+class RulesetSummary(BaseModel):
+    id: str
+    version: str
+    sha256: str
+    title: dict[str, str]
+    rules: int
+    file: str
+
+
+class RulesetDetail(RulesetSummary):
+    """A ruleset: every rule with what it advises and the sources it cites."""
+
+    specialty: str | None
+    items: list[dict[str, Any]] = Field(description="The rules in file order.")
+    sources: list[dict[str, Any]] = Field(description="Every cited source with its clauses.")
+
+
+class ReloadResult(BaseModel):
+    ok: bool
+    generation: int
+    rulesets: list[dict[str, str]]
+    issues: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class RefusalDetails(BaseModel):
+    """What the signed refusal form captured (the paper form stays in the chart)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+    signer: str = Field(min_length=1, max_length=200)
+    signer_relation: str = Field(min_length=1, max_length=80,
+                                 description="self, spouse, child, parent, guardian, …")
+    signed_at: str = Field(min_length=10, max_length=40, description="ISO 8601 date-time")
+
+
+class FeedbackRequest(BaseModel):
+    """What happened to a decision: accepted, overridden, or declined by the patient."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision_id": "2f0d3c1e-8a55-4c1c-9d43-3f7b5c0f8e11", "outcome": "declined",
+         "refusal": {"reason": "家属要求在本院继续治疗", "signer": "张某",
+                     "signer_relation": "spouse", "signed_at": "2026-11-22T10:30:00+08:00"}}]})
+    decision_id: str = Field(min_length=1, max_length=64)
+    outcome: Literal["accepted", "overridden", "declined"]
+    comment: str | None = Field(default=None, max_length=2000)
+    refusal: RefusalDetails | None = Field(
+        default=None, description="For outcome=declined: the signed form's content, when signed.")

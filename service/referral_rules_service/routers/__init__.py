@@ -1,0 +1,1 @@
+"""The HTTP routers: REST API, CDS Hooks, admin, health."""

@@ -1,0 +1,87 @@
+"""Service settings: command-line options first, then ``REFERRAL_RULES_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "REFERRAL_RULES_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told. Each field ``x`` is also ``REFERRAL_RULES_X``."""
+
+    rules: str = "rulesets"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    database_url: str = "sqlite:///referral-rules.db"
+    api_key: str | None = None
+    #: key of the HMAC-SHA256 that turns a patient id into the audit's pseudonym; with no key,
+    #: no patient reference is stored at all
+    patient_hash_key: str | None = None
+    care_level: Literal["primary", "secondary", "tertiary"] = "primary"
+    backend: Literal["durable", "python", "auto"] = "auto"
+    #: comma-separated origins allowed by CORS ("*" for any); empty: no CORS headers
+    cors_origins: str = ""
+    max_body_bytes: int = 1_000_000
+    #: FHIR → facts mapping file; empty: the bundled one
+    fhir_mapping: str = ""
+    #: seconds a CDS service waits for a FHIR server when prefetch is missing
+    fhir_timeout: float = 5.0
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, options: Mapping[str, Any] | None = None,
+             environ: Mapping[str, str] | None = None) -> Settings:
+        """Options win over the environment, which wins over the defaults."""
+        environ = os.environ if environ is None else environ
+        options = options or {}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw: Any = options.get(f.name)
+            if raw is None:
+                raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                raw = str(raw).lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                raw = int(raw)
+            elif isinstance(default, float):
+                raw = float(raw)
+            values[f.name] = raw
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject impossible settings with a clear message."""
+        if self.care_level not in ("primary", "secondary", "tertiary"):
+            msg = f"care_level must be primary, secondary or tertiary, not {self.care_level!r}"
+            raise ValueError(msg)
+        if self.backend not in ("durable", "python", "auto"):
+            msg = f"backend must be durable, python or auto, not {self.backend!r}"
+            raise ValueError(msg)
+        if self.workers < 1 or self.max_body_bytes < 1024:
+            msg = "workers must be ≥ 1 and max_body_bytes ≥ 1024"
+            raise ValueError(msg)
+
+    def to_environ(self) -> dict[str, str]:
+        """The settings as environment variables, for worker processes."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[ENV_PREFIX + f.name.upper()] = str(value)
+        return out
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -1,0 +1,222 @@
+"""Records that must not be lost: the decision audit, feedback and refusal records.
+
+Stored through SQLAlchemy: a SQLite file by default (WAL, ``synchronous=FULL``), any database
+URL (PostgreSQL) when several instances share it. Writes go through one writer thread per
+process that commits whatever is queued in one transaction (group commit) and only then
+acknowledges each caller, so an acknowledged record is on disk before the HTTP answer leaves.
+Patient identifiers are never stored: only a keyed hash (HMAC-SHA256) when a key is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["Store", "StoreError", "decisions", "feedback", "patient_ref", "refusals"]
+
+log = logging.getLogger("referral_rules_service.store")
+
+metadata = MetaData()
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(80), nullable=False),  # "api" or "cds:<service id>"
+    Column("patient_ref", String(64), index=True),  # HMAC-SHA256 hex, never the identifier
+    Column("direction", String(8), nullable=False),
+    Column("urgency", String(16)),
+    Column("current_level", String(16), nullable=False),
+    Column("target_level", String(16)),
+    Column("complete", Boolean, nullable=False),
+    Column("fired", JSON, nullable=False),  # rule ids
+    Column("rulesets", JSON, nullable=False),  # [{id, version, sha256}]
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("decision_id", String(64), index=True),  # the card uuid is the decision id
+    Column("service", String(80), nullable=False),
+    Column("outcome", String(16), nullable=False),  # accepted | overridden | declined
+    Column("outcome_at", String(40)),
+    Column("accepted_suggestions", JSON, nullable=False),
+    Column("override_system", String(200)),
+    Column("override_code", String(80)),
+    Column("override_display", String(200)),
+    Column("user_comment", Text),
+)
+
+refusals = Table(
+    "refusals", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decision_id", String(64), index=True),
+    Column("source", String(80), nullable=False),
+    Column("status", String(24), nullable=False),  # signature_required | signed
+    Column("captures", JSON, nullable=False),  # what the signed form must capture
+    Column("reason", Text),
+    Column("signer", Text),
+    Column("signer_relation", String(80)),
+    Column("signed_at", String(40)),
+)
+
+
+class StoreError(RuntimeError):
+    """A record could not be written; the caller must not acknowledge it."""
+
+
+def patient_ref(key: str | None, patient_id: str | None) -> str | None:
+    """The audit's pseudonym for a patient: HMAC-SHA256(key, id), or nothing without a key."""
+    if not key or not patient_id:
+        return None
+    return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+_Item = tuple[Table, dict[str, Any], "Future[None]"]
+
+
+class Store:
+    """The service's records. ``write`` blocks until the record is committed."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._writer.start()
+
+    # writes --------------------------------------------------------------------------------
+    def write(self, table: Table, values: Mapping[str, Any], timeout: float = 30.0) -> None:
+        """Queue one row and wait until its transaction has committed."""
+        done: Future[None] = Future()
+        self._queue.put((table, dict(values), done))
+        try:
+            done.result(timeout)
+        except Exception as exc:
+            raise StoreError(f"could not store the {table.name} record") from exc
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < 500:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: Sequence[_Item]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for table, values, _ in batch:
+                    conn.execute(insert(table), [values])
+        except Exception as exc:  # every waiter learns it was not stored
+            log.error("store: a batch of %d record(s) failed: %s", len(batch),
+                      type(exc).__name__)
+            for *_, done in batch:
+                done.set_exception(exc)
+            return
+        for *_, done in batch:
+            done.set_result(None)
+
+    def close(self) -> None:
+        """Finish queued writes and stop the writer."""
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self.engine.dispose()
+
+    # reads ---------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except Exception:
+            return False
+        return True
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        """The audit record of one decision with its feedback and refusal records."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).first()
+            if row is None:
+                return None
+            out = _plain(row._asdict())
+            out["feedback"] = [_plain(r._asdict()) for r in conn.execute(
+                select(feedback).where(feedback.c.decision_id == decision_id)
+                .order_by(feedback.c.id))]
+            out["refusals"] = [_plain(r._asdict()) for r in conn.execute(
+                select(refusals).where(refusals.c.decision_id == decision_id)
+                .order_by(refusals.c.created_at, refusals.c.id))]
+        return out
+
+    def count(self, table: Table) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(table.c[table.primary_key.columns.keys()[0]])).all())
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            value = value.isoformat()
+        elif isinstance(value, str) and key in ("fired", "rulesets", "captures"):
+            value = json.loads(value)
+        out[key] = value
+    return out
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
