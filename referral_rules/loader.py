@@ -136,7 +136,10 @@ def read_file(
         issues.append(smap.issue((), "the file must be a mapping of keys to values", "schema"))
         return LoadedFile(name, sha, smap, None)
     if model is None:
-        model = RulesetFile if "rules" in data or "cases" not in data else CasesFile
+        # a cases file has only cases (and a note); any ruleset key means a ruleset whose
+        # 'rules:' may be misspelt, which must be reported as such, not as a cases file
+        only_cases = "cases" in data and not set(data) - set(CasesFile.model_fields)
+        model = CasesFile if only_cases else RulesetFile
     return LoadedFile(name, sha, smap, validate(data, smap, model, issues), data)
 
 

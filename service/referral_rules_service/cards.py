@@ -87,7 +87,12 @@ def detail(d: Decision, lang: Lang) -> str:
     if d.missing_facts:
         out += ["", "**缺少的资料（可能改变建议）**" if zh else
                 "**Missing facts that could change this advice**"]
-        out.append(", ".join(m.label.zh if zh else m.label.en for m in d.missing_facts))
+        labels = [m.label.zh if zh else m.label.en for m in d.missing_facts]
+        more = len(labels) - 12
+        text = ("、" if zh else ", ").join(labels[:12])
+        if more > 0:
+            text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
+        out.append(text)
     out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
     return "\n".join(out)
 

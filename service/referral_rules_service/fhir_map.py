@@ -16,7 +16,6 @@ import collections.abc as abc
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +23,17 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.quantity import Quantity
 from pydantic import ValidationError
 
 from referral_rules.vocabulary import Vocabulary
 
 from .fhir_mapping_model import (
-    UCUM,
     Mapping,
     MappingError,
     ObservationRule,
-    UnitRule,
+    has_value,
     load_mapping_file,
+    token,
 )
 
 __all__ = ["FhirInputError", "Ignored", "Mapped", "Mapping", "MappingError", "load_mapping",
@@ -47,13 +45,11 @@ _PARSERS: dict[str, type[Observation | Condition | Patient]] = {
     "Observation": Observation, "Condition": Condition, "Patient": Patient}
 _OBS_STATUS = {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
                "entered-in-error", "unknown"}
-_COMPARATORS = {"<", "<=", ">=", ">"}
 _GENDERS = {"male", "female", "other", "unknown"}
-_CLINICAL = ("http://terminology.hl7.org/CodeSystem/condition-clinical",
-             {"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
-_VERIFICATION = ("http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                 {"unconfirmed", "provisional", "differential", "confirmed", "refuted",
-                  "entered-in-error"})
+_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
+_CLINICAL = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
+_VERIFICATION = {"unconfirmed", "provisional", "differential", "confirmed", "refuted",
+                 "entered-in-error"}
 _PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 _OBS_REF = re.compile(r"(?:^|/)(Observation/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 
@@ -75,10 +71,6 @@ class Ignored:
     reason: str  # e.g. unknown-code, entered-in-error, older-than-1-days, comparator
     code: str | None  # "system|code" of the reading concerned, when there is one
 
-    def to_dict(self) -> dict[str, str | None]:
-        """JSON-ready form."""
-        return {"reference": self.reference, "reason": self.reason, "code": self.code}
-
 
 @dataclass(frozen=True)
 class Mapped:
@@ -87,11 +79,6 @@ class Mapped:
     facts: dict[str, Any]
     sources: dict[str, str]  # fact -> reference of the resource used
     ignored: tuple[Ignored, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"facts": self.facts, "sources": self.sources,
-                "ignored": [i.to_dict() for i in self.ignored]}
 
 
 def load_mapping(path: str | Path | None = None, *,
@@ -242,16 +229,15 @@ class _Run:
         """Required bindings fhir.resources does not check: status, comparator, gender."""
         bad = len(self.errors)
         if isinstance(res, Observation):
-            if res.status is not None and res.status not in _OBS_STATUS:
+            if res.status not in _OBS_STATUS:
                 self.error(f"{raw.path}.status", f"'{res.status}' is not an Observation status")
-            for where, q in [("", res.valueQuantity)] + [
-                    (f".component[{i}]", c.valueQuantity) for i, c in enumerate(res.component
-                                                                                 or [])]:
-                if q is not None and q.comparator is not None and q.comparator not in (
-                        _COMPARATORS):
+            quantities = [("", res.valueQuantity)] + [
+                (f".component[{i}]", c.valueQuantity) for i, c in enumerate(res.component or [])]
+            for where, q in quantities:
+                if q is not None and q.comparator not in (None, "<", "<=", ">=", ">"):
                     self.error(f"{raw.path}{where}.valueQuantity.comparator",
                                f"'{q.comparator}' is not one of < <= >= >")
-        if isinstance(res, Patient) and res.gender is not None and res.gender not in _GENDERS:
+        if isinstance(res, Patient) and res.gender not in (None, *_GENDERS):
             self.error(f"{raw.path}.gender", f"'{res.gender}' is not male/female/other/unknown")
         return len(self.errors) == bad
 
@@ -274,90 +260,86 @@ class _Run:
         return True
 
     def observation(self, raw: _Raw, obs: Observation) -> None:
-        top_token = _token(obs.code)
+        m, code = self.m, token(obs.code, self.m)
         if self.about_other_patient(raw, obs.subject.reference if obs.subject else None):
             return
-        if obs.status not in self.m.observation_status:
-            self.skip(raw.ref, _status_reason(obs.status), top_token)
+        if obs.status not in m.observation_status:
+            why = obs.status if obs.status in ("entered-in-error", "cancelled") else (
+                f"status-{obs.status}")
+            self.skip(raw.ref, why, code)
             return
-        top = self.rules(obs.code)
-        parts = [(c, self.rules(c.code)) for c in obs.component or []]
-        if not top[0] and not any(rules for _, (rules, _) in parts):
-            reason = ("members-only" if obs.hasMember and not _has_value(obs) and not parts else
-                      "not-mapped" if self.not_mapped(obs.code) or any(
-                          self.not_mapped(c.code) for c, _ in parts) else "unknown-code")
-            self.skip(raw.ref, reason, top_token)
+        readings: list[tuple[Observation | ObservationComponent, tuple[ObservationRule, ...]]]
+        readings = [(obs, m.observation_rules(obs.code))] if has_value(obs) or (
+            m.observation_rules(obs.code)) else []  # a panel's own code is not a reading
+        readings += [(c, m.observation_rules(c.code)) for c in obs.component or []]
+        if not any(rules for _, rules in readings):
+            why = ("members-only" if obs.hasMember and not readings else "not-mapped"
+                   if m.is_not_mapped(obs.code) or any(m.is_not_mapped(r.code) for r, _ in readings)
+                   else "unknown-code")
+            self.skip(raw.ref, why, code)
             return
         own = _obs_time(obs)
         when = self.instant(own) if own is not None else self.panel_time.get(
             _member_key(raw.ref) or "") or self.panel_time.get(raw.full_url or "")
         if when is None:
-            self.skip(raw.ref, "no-date", top_token)
+            self.skip(raw.ref, "no-date", code)
             return
-        elements: list[tuple[Observation | ObservationComponent, tuple[ObservationRule, ...],
-                             str | None]] = []
-        if top[0] or _has_value(obs):
-            elements.append((obs, top[0], top[1]))
-        elements.extend((c, rules, token) for c, (rules, token) in parts)
-        for elem, rules, token in elements:
+        for elem, rules in readings:
+            code = token(elem.code, m)  # the reading's own code: a component is named by it
             if not rules:
-                code = _token(elem.code)
-                self.skip(raw.ref, "not-mapped" if self.not_mapped(elem.code) else
+                self.skip(raw.ref, "not-mapped" if m.is_not_mapped(elem.code) else
                           "unknown-code", code)
             for rule in rules:
-                if self.too_old(raw.ref, when, rule.max_age_days, token):
+                if self.too_old(raw.ref, when, rule.max_age_days, code):
                     continue
-                value, reason = _value(elem, rule)
+                value, reason = rule.read(elem)
                 if reason is not None:
-                    self.skip(raw.ref, reason, token)
+                    self.skip(raw.ref, reason, code)
                 else:
                     self.found.append(_Candidate(rule.fact, value, when, raw.ref, raw.path))
 
     def condition(self, raw: _Raw, cond: Condition) -> None:
         if self.about_other_patient(raw, cond.subject.reference):
             return
-        rules = [r for k in self.codings(cond.code) for r in self.m.conditions.get(k, ())]
-        token = _token(cond.code)
+        rules, code = self.m.condition_rules(cond.code), token(cond.code, self.m)
         if not rules:
-            self.skip(raw.ref, "not-mapped" if self.not_mapped(cond.code) else "unknown-code",
-                      token)
+            self.skip(raw.ref, "not-mapped" if self.m.is_not_mapped(cond.code) else
+                      "unknown-code", code)
             return
-        verification = _status(cond.verificationStatus, _VERIFICATION)
-        clinical = _status(cond.clinicalStatus, _CLINICAL)
-        abated = any(getattr(cond, f) is not None for f in (
-            "abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange",
-            "abatementString"))
+        verification = _status(cond.verificationStatus, _TERMINOLOGY + "condition-ver-status",
+                               _VERIFICATION)
+        clinical = _status(cond.clinicalStatus, _TERMINOLOGY + "condition-clinical", _CLINICAL)
+        abated = any(getattr(cond, f"abatement{t}") is not None for t in (
+            "DateTime", "Age", "Period", "Range", "String"))
         if verification in ("entered-in-error", "refuted"):
-            self.skip(raw.ref, verification, token)
+            self.skip(raw.ref, verification, code)
             return
         if abated or clinical not in self.m.clinical_status:
-            self.skip(raw.ref, "abated" if abated else f"clinical-status-{clinical}", token)
+            self.skip(raw.ref, "abated" if abated else f"clinical-status-{clinical}", code)
             return
         dated = cond.recordedDate or cond.onsetDateTime or (
             cond.onsetPeriod.start if cond.onsetPeriod else None)
         when = self.instant(dated)
-        for rule in sorted(set(rules), key=lambda r: r.fact):
+        for rule in rules:
             if verification not in rule.verification:
-                self.skip(raw.ref, f"verification-{verification}", token)
+                self.skip(raw.ref, f"verification-{verification}", code)
             elif rule.max_age_days is not None and when is None:
-                self.skip(raw.ref, "no-date", token)
-            elif when is None or not self.too_old(raw.ref, when, rule.max_age_days, token):
+                self.skip(raw.ref, "no-date", code)
+            elif when is None or not self.too_old(raw.ref, when, rule.max_age_days, code):
                 self.found.append(_Candidate(rule.fact, True, when, raw.ref, raw.path))
 
     def patient(self, raw: _Raw, pat: Patient) -> None:
         if self.patient_id is not None and pat.id is not None and pat.id != self.patient_id:
             self.skip(raw.ref, "other-patient")
             return
-        if self.m.age_fact and pat.birthDate is not None:
-            born: object = pat.birthDate
-            today = self.now.date()
-            if not isinstance(born, date):
-                self.skip(raw.ref, "partial-birth-date")
-            elif born > today:
-                self.skip(raw.ref, "future-date")
+        born: object = pat.birthDate  # a date, or a str for a partial date ("1974-12")
+        today = self.now.date()
+        if self.m.age_fact and born is not None:
+            if not isinstance(born, date) or born > today:
+                self.skip(raw.ref, "future-date" if isinstance(born, date) else
+                          "partial-birth-date")
             else:
-                age = today.year - born.year - ((today.month, today.day) < (born.month,
-                                                                             born.day))
+                age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
                 self.found.append(_Candidate(self.m.age_fact, age, None, raw.ref, raw.path))
         if self.m.sex_fact and pat.gender is not None:
             sex = self.m.sex_values.get(pat.gender)
@@ -368,24 +350,6 @@ class _Run:
                 self.found.append(_Candidate(self.m.sex_fact, sex, None, raw.ref, raw.path))
 
     # --- helpers -----------------------------------------------------------------------------
-    def codings(self, cc: CodeableConcept | None) -> list[tuple[str, str]]:
-        return [k for c in (cc.coding or [] if cc else []) for k in self.m.keys(c.system, c.code)]
-
-    def rules(self, cc: CodeableConcept | None) -> tuple[tuple[ObservationRule, ...],
-                                                            str | None]:
-        """The rules of a code (each fact once, in file order) and the first matching coding."""
-        out: dict[str, ObservationRule] = {}
-        token = None
-        for coding in cc.coding or [] if cc else []:
-            for k in self.m.keys(coding.system, coding.code):
-                for rule in self.m.observations.get(k, ()):
-                    out.setdefault(rule.fact, rule)
-                    token = token or f"{coding.system}|{coding.code}"
-        return tuple(out.values()), token or _token(cc)
-
-    def not_mapped(self, cc: CodeableConcept | None) -> bool:
-        return any(k in self.m.not_mapped for k in self.codings(cc))
-
     def instant(self, value: object) -> datetime | None:
         """The earliest instant a FHIR date/dateTime can mean (date-only: 00:00 in now's zone)."""
         tz = self.now.tzinfo
@@ -417,103 +381,30 @@ class _Run:
                       tuple(ignored))
 
 
-_VALUE_FIELDS = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",
-                 "valueInteger", "valueRange", "valueRatio", "valueSampledData", "valueTime",
-                 "valueDateTime", "valuePeriod")
-
-
-def _has_value(elem: Observation | ObservationComponent) -> bool:
-    return any(getattr(elem, f, None) is not None for f in _VALUE_FIELDS)
-
-
-def _value(elem: Observation | ObservationComponent, rule: ObservationRule
-           ) -> tuple[Any, str | None]:
-    """The fact value of one reading, or why there is none."""
-    if elem.dataAbsentReason is not None:
-        return None, "data-absent"
-    has_value = _has_value(elem)
-    if rule.values is not None:
-        cc = elem.valueCodeableConcept
-        if cc is None:
-            return None, "value-type" if has_value else "no-value"
-        for coding in cc.coding or []:  # the text is never read
-            key = (coding.system or "", (coding.code or "").strip())
-            if key in rule.values:
-                return rule.values[key], None
-        return None, "value-not-mapped"
-    q = elem.valueQuantity
-    if q is None or q.value is None:
-        return None, "value-type" if has_value and q is None else "no-value"
-    if q.comparator is not None:
-        return None, "comparator"
-    unit = _unit(q, rule)
-    if unit is None:
-        return None, "unit-not-convertible"
-    try:
-        value = unit.convert(q.value)
-    except ArithmeticError:
-        return None, "unit-not-convertible"
-    if rule.decimals is None:
-        return float(value), None
-    rounded = value.quantize(Decimal(1).scaleb(-rule.decimals), rounding=ROUND_HALF_UP)
-    return (int(rounded) if rule.decimals == 0 else float(rounded)), None
-
-
-def _unit(q: Quantity, rule: ObservationRule) -> UnitRule | None:
-    """The unit rule for a Quantity: by its UCUM code if it has one, else by the written unit."""
-    if q.system == UCUM and q.code:
-        return next((u for u in rule.units or () if q.code.strip() in u.ucum), None)
-    written = (q.unit if q.unit is not None else q.code or "").strip().casefold()
-    return next((u for u in rule.units or () if written in u.display), None)
-
-
 def _obs_time(obs: Observation) -> object:
-    if obs.effectiveDateTime is not None:
-        return obs.effectiveDateTime
-    if obs.effectivePeriod is not None and (obs.effectivePeriod.end or obs.effectivePeriod.start):
-        return obs.effectivePeriod.end or obs.effectivePeriod.start
-    return obs.effectiveInstant or obs.issued
+    period = obs.effectivePeriod
+    if obs.effectiveDateTime is None and period is not None and (period.end or period.start):
+        return period.end or period.start  # the end of a measuring period, else its start
+    return obs.effectiveDateTime or obs.effectiveInstant or obs.issued
 
 
-def _status(cc: CodeableConcept | None, known: tuple[str, set[str]]) -> str:
+def _status(cc: CodeableConcept | None, system: str, known: set[str]) -> str:
     if cc is None:
         return "absent"
-    system, codes = known
-    for coding in cc.coding or []:
-        if coding.system in (system, None) and coding.code in codes:
-            return coding.code
-    return "unknown"
-
-
-def _status_reason(status: str | None) -> str:
-    if status in ("entered-in-error", "cancelled"):
-        return status
-    return f"status-{status}" if status else "no-status"
-
-
-def _token(cc: CodeableConcept | None) -> str | None:
-    for coding in cc.coding or [] if cc else []:
-        if coding.system and coding.code:
-            return f"{coding.system}|{coding.code}"
-    return None
+    codes = [c.code for c in cc.coding or [] if c.system in (system, None) and c.code in known]
+    return str(codes[0]) if codes else "unknown"
 
 
 def _member_key(reference: str | None) -> str | None:
-    if not reference:
-        return None
-    found = _OBS_REF.search(reference)
+    found = _OBS_REF.search(reference or "")
     return found.group(1) if found else reference
 
 
 def _unsnip(value: Any) -> tuple[Any, bool]:
     """Drop the spec examples' ``"..."`` members (at any depth); say whether there were any."""
     if isinstance(value, dict):
-        out, cut = {}, SNIP in value
-        for k, v in value.items():
-            if k != SNIP:
-                out[k], inner = _unsnip(v)
-                cut = cut or inner
-        return out, cut
+        pairs = [(k, _unsnip(v)) for k, v in value.items() if k != SNIP]
+        return {k: v for k, (v, _) in pairs}, SNIP in value or any(c for _, (_, c) in pairs)
     if isinstance(value, list):
         items = [_unsnip(v) for v in value]
         return [v for v, _ in items], any(c for _, c in items)
@@ -521,22 +412,14 @@ def _unsnip(value: Any) -> tuple[Any, bool]:
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.endswith("__ext"):
-            out += f"._{part[:-5]}"
-        else:
-            out += f".{part}"
-    return out
+    """pydantic's loc as a JSON path: ``component[0].valueQuantity.value``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f"._{p[:-5]}" if p.endswith("__ext")
+                   else f".{p}" for p in loc)
 
 
 def _message(kind: str, msg: str) -> str:
-    if kind == "extra_forbidden":
-        return "not an element of this resource in FHIR R4"
     if kind.endswith("missing"):
         return "required element is missing"
-    if kind == "json_invalid":
-        return "expected an object"
-    return msg.removeprefix("Value error, ")
+    known = {"extra_forbidden": "not an element of this resource in FHIR R4",
+             "json_invalid": "expected an object"}
+    return known.get(kind, msg.removeprefix("Value error, "))

@@ -12,17 +12,22 @@ import difflib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.observation import Observation, ObservationComponent
+from fhir.resources.R4B.quantity import Quantity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from referral_rules._sourcemap import SourceMap, load_yaml
 from referral_rules.errors import Issue, IssueCode
 from referral_rules.vocabulary import Vocabulary
 
-__all__ = ["Mapping", "MappingError", "ObservationRule", "UnitRule", "parse_mapping"]
+__all__ = ["Mapping", "MappingError", "ObservationRule", "UnitRule", "has_value",
+           "load_mapping_file", "parse_mapping", "token"]
 
 BUNDLED = Path(__file__).with_name("fhir_mapping.yaml")
 UCUM = "http://unitsofmeasure.org"
@@ -127,6 +132,17 @@ class UnitRule:
     convert: Convert
 
 
+VALUE_FIELDS = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",
+                "valueInteger", "valueRange", "valueRatio", "valueSampledData", "valueTime",
+                "valueDateTime", "valuePeriod")
+Reading = Observation | ObservationComponent
+
+
+def has_value(elem: Reading) -> bool:
+    """Whether an Observation or component carries any value[x]."""
+    return any(getattr(elem, f, None) is not None for f in VALUE_FIELDS)
+
+
 @dataclass(frozen=True)
 class ObservationRule:
     """How an Observation (or component) code gives one fact."""
@@ -136,6 +152,43 @@ class ObservationRule:
     values: dict[tuple[str, str], Any] | None  # (system uri, code) -> fact value
     decimals: int | None
     max_age_days: int
+
+    def read(self, elem: Reading) -> tuple[Any, str | None]:
+        """The fact value of one reading, or None and the reason there is none."""
+        if elem.dataAbsentReason is not None:
+            return None, "data-absent"
+        if self.values is not None:
+            cc = elem.valueCodeableConcept
+            if cc is None:
+                return None, "value-type" if has_value(elem) else "no-value"
+            for coding in cc.coding or []:  # the text is never read
+                key = (coding.system or "", (coding.code or "").strip())
+                if key in self.values:
+                    return self.values[key], None
+            return None, "value-not-mapped"
+        q = elem.valueQuantity
+        if q is None or q.value is None:
+            return None, "value-type" if q is None and has_value(elem) else "no-value"
+        if q.comparator is not None:
+            return None, "comparator"
+        unit = self.unit(q)
+        if unit is None:
+            return None, "unit-not-convertible"
+        try:
+            value = unit.convert(q.value)
+        except ArithmeticError:
+            return None, "unit-not-convertible"
+        if self.decimals is None:
+            return float(value), None
+        rounded = value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
+        return (int(rounded) if self.decimals == 0 else float(rounded)), None
+
+    def unit(self, q: Quantity) -> UnitRule | None:
+        """The unit of a Quantity: by its UCUM code if it has one, else by the written unit."""
+        if q.system == UCUM and q.code:
+            return next((u for u in self.units or () if q.code.strip() in u.ucum), None)
+        written = (q.unit if q.unit is not None else q.code or "").strip().casefold()
+        return next((u for u in self.units or () if written in u.display), None)
 
 
 @dataclass(frozen=True)
@@ -180,14 +233,47 @@ class Mapping:
         """``system|code`` of every mapped Observation code and panel, for prefetch queries."""
         return sorted(f"{s}|{c}" for s, c in {*self.observations, *self.panels})
 
-    def keys(self, system: str | None, code: str | None) -> list[Key]:
-        """The lookup keys of one coding: itself, and its prefixes in a prefix system."""
-        if not system or not code:
+    def keys(self, cc: CodeableConcept | None) -> list[Key]:
+        """Lookup keys of a concept's codings (a prefix system: every prefix of the code)."""
+        return [k for c in (cc.coding or [] if cc else []) for k in self.coding_keys(c)]
+
+    def coding_keys(self, c: Coding) -> list[Key]:
+        """Lookup keys of one coding."""
+        if not c.system or not c.code:
             return []
-        if system not in self.prefix_systems:
-            return [(system, code.strip())]
-        norm = _prefix_norm(code)
-        return [(system, norm[:n]) for n in range(len(norm), 0, -1)]
+        if c.system not in self.prefix_systems:
+            return [(c.system, c.code.strip())]
+        norm = _prefix_norm(c.code)
+        return [(c.system, norm[:n]) for n in range(len(norm), 0, -1)]
+
+    def knows(self, c: Coding) -> bool:
+        """Whether any table of the mapping lists this coding."""
+        return any(k in self.observations or k in self.conditions or k in self.not_mapped
+                   or k in self.panels for k in self.coding_keys(c))
+
+    def observation_rules(self, cc: CodeableConcept | None) -> tuple[ObservationRule, ...]:
+        """The rules of an Observation or component code, each fact once, in coding order."""
+        out: dict[str, ObservationRule] = {}
+        for k in self.keys(cc):
+            for rule in self.observations.get(k, ()):
+                out.setdefault(rule.fact, rule)
+        return tuple(out.values())
+
+    def condition_rules(self, cc: CodeableConcept | None) -> tuple[ConditionRule, ...]:
+        """The rules of a Condition code, each fact once, sorted by fact."""
+        found = {r.fact: r for k in self.keys(cc) for r in self.conditions.get(k, ())}
+        return tuple(found[f] for f in sorted(found))
+
+    def is_not_mapped(self, cc: CodeableConcept | None) -> bool:
+        """Whether a code is listed under ``not_mapped``."""
+        return any(k in self.not_mapped for k in self.keys(cc))
+
+
+def token(cc: CodeableConcept | None, mapping: Mapping | None = None) -> str | None:
+    """``system|code`` naming a concept: its first coding the mapping knows, else its first."""
+    complete = [c for c in (cc.coding or [] if cc else []) if c.system and c.code]
+    known = [c for c in complete if mapping is not None and mapping.knows(c)]
+    return next((f"{c.system}|{c.code}" for c in known + complete), None)
 
 
 def _prefix_norm(code: str) -> str:
@@ -324,25 +410,21 @@ class _Checker:
         try:
             tree = ast.parse(text.strip(), mode="eval").body
             fn = _compile(tree)
-            if "x" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
+            if not any(isinstance(n, ast.Name) for n in ast.walk(tree)):
                 msg = "the formula must use x, the value as sent"
                 raise _FormulaError(msg, 0)
             fn(Decimal(1))
-        except SyntaxError as exc:
-            line, col = self.smap.text_position(path, max((exc.offset or 1) - 1, 0))
-            self.issues.append(Issue(self.smap.file, line, col, ".".join(map(str, path)),
-                                     f"formula '{text}' cannot be read", "syntax",
-                                     "write it like: x / 18.016"))
-            return _identity
-        except _FormulaError as exc:
-            line, col = self.smap.text_position(path, exc.offset)
-            self.issues.append(Issue(self.smap.file, line, col, ".".join(map(str, path)),
-                                     str(exc), "syntax", "only numbers, x, + - * / and ( )"))
-            return _identity
+            return fn
+        except (SyntaxError, _FormulaError) as exc:
+            bad = isinstance(exc, _FormulaError)
+            offset = exc.offset if bad else max((exc.offset or 1) - 1, 0)
+            line, col = self.smap.text_position(path, offset or 0)
+            msg = str(exc) if bad else f"formula '{text}' cannot be read"
+            self.issues.append(Issue(self.smap.file, line, col, ".".join(map(str, path)), msg,
+                                     "syntax", "only numbers, x, + - * / and ( )"))
         except ArithmeticError:
             self.issue(path, f"formula '{text}' divides by zero", "syntax")
-            return _identity
-        return fn
+        return _identity
 
     def fact(self, path: tuple[str | int, ...], name: str, kinds: tuple[str, ...],
              values: list[str] | None = None) -> str | None:
@@ -351,7 +433,7 @@ class _Checker:
         spec = self.vocab.facts.get(name)
         is_key = path[-1] not in ("age_fact", "sex_fact")  # the fact is a key, or a value
         if spec is None:
-            close = difflib.get_close_matches(name, list(self.vocab.facts), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name, list(self.vocab.facts), n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'?" if close else "only facts.yaml names can be used"
             self.issue(path, f"unknown fact '{name}'", "unknown-fact", hint, key=is_key)
             return None
@@ -407,8 +489,8 @@ def _compile(node: ast.expr) -> Convert:
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
         op, left, right = _OPS[type(node.op)], _compile(node.left), _compile(node.right)
         return lambda x: op(left(x), right(x))
-    shown = ast.unparse(node)
-    raise _FormulaError(f"'{shown}' is not allowed in a formula", node.col_offset)
+    msg = f"'{ast.unparse(node)}' is not allowed in a formula"
+    raise _FormulaError(msg, node.col_offset)
 
 
 def _pydantic_issues(exc: ValidationError, data: Any, smap: SourceMap) -> list[Issue]:
@@ -416,30 +498,25 @@ def _pydantic_issues(exc: ValidationError, data: Any, smap: SourceMap) -> list[I
     for err in exc.errors(include_url=False):
         path: list[str | int] = []
         node = data
-        for part in err["loc"]:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                node = node[part]
+        for part in err["loc"]:  # keep the parts that are in the data (not union tags)
+            if isinstance(node, dict | list) and (part in node if isinstance(node, dict) else
+                                                  isinstance(part, int) and part < len(node)):
+                node = node[part]  # type: ignore[index]
             elif not (isinstance(node, dict) and part == err["loc"][-1]):
-                continue  # a union tag such as 'list[str]'
+                continue
             path.append(part)
-        kind, value = err["type"], err.get("input")
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        hint = None
+        kind, value, where = err["type"], err.get("input"), tuple(path)
         if kind == "extra_forbidden":
             close = difflib.get_close_matches(str(path[-1]), _KEYS, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else None
-            out.append(smap.issue(tuple(path), f"unknown key '{path[-1]}'", "schema", hint,
-                                  key=True))
-            continue
-        if kind == "missing":
-            out.append(smap.issue(tuple(path[:-1]), f"missing required key '{path[-1]}'",
-                                  "schema", f"add '{path[-1]}:' here"))
-            continue
-        if kind == "string_type" and isinstance(value, int | float) and not isinstance(value,
-                                                                                         bool):
-            hint = f'quote it: "{value}"'
-        shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
-        out.append(smap.issue(tuple(path), msg[:1].lower() + msg[1:] + shown, "schema", hint))
+            out.append(smap.issue(where, f"unknown key '{path[-1]}'", "schema",
+                                  f"did you mean '{close[0]}'?" if close else None, key=True))
+        elif kind == "missing":
+            out.append(smap.issue(where[:-1], f"missing required key '{path[-1]}'", "schema",
+                                  f"add '{path[-1]}:' here", key=True))
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
+            hint = f'quote it: "{value}"' if kind == "string_type" and scalar else None
+            shown = f" (got {value!r})" if scalar or isinstance(value, bool) else ""
+            out.append(smap.issue(where, msg[:1].lower() + msg[1:] + shown, "schema", hint))
     return out

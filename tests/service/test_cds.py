@@ -1,0 +1,262 @@
+"""CDS Hooks 2.0 in-process: discovery, cards built from FHIR prefetch, 412, feedback."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from referral_rules import Bundle, Engine, load_rulesets
+from referral_rules.synthetic import patients
+from referral_rules_service.cards import OVERRIDE_SYSTEM, REFUSED, cards
+from referral_rules_service.fhir_map import load_mapping, map_resources
+
+from . import fhir
+from .conftest import INTEROP, KEY, RULES
+from .server import free_port
+
+SPEC = INTEROP / "cds-hooks" / "spec-2.0"
+CURRENT = INTEROP / "cds-hooks" / "spec-current-build"
+needs_interop = pytest.mark.skipif(not SPEC.is_dir(), reason="../shared/interop not present")
+
+
+def request_shape() -> dict[str, Any]:
+    """The spec's own patient-view request when it is present, else the same shape."""
+    path = SPEC / "request-patient-view.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    return {"hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+            "fhirServer": "http://hooks.smarthealthit.org:9080", "hook": "patient-view",
+            "context": {"userId": "Practitioner/example", "patientId": "1288992"},
+            "prefetch": {}}
+
+
+def build(prefetch: dict[str, Any], pid: str | None = None) -> dict[str, Any]:
+    body = copy.deepcopy(request_shape())
+    pid = pid or body["context"]["patientId"]
+    body["context"]["patientId"] = pid
+    body.pop("fhirServer", None)
+    body.pop("fhirAuthorization", None)
+    body["prefetch"] = prefetch
+    return body
+
+
+def hypertensive(pid: str, sbp: float = 185, dbp: float = 112) -> dict[str, Any]:
+    return {"patient": fhir.patient(pid),
+            "observations": fhir.searchset(fhir.bp(sbp, dbp, pid)),
+            "conditions": fhir.searchset(fhir.condition("I10", pid))}
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return load_rulesets(RULES)
+
+
+def expected(bundle: Bundle, prefetch: dict[str, Any], pid: str) -> Any:
+    mapping = load_mapping(None, vocabulary=bundle.vocabulary)
+    mapped = map_resources(mapping, prefetch, now=datetime.now(UTC), patient_id=pid)
+    return Engine(bundle, "python").evaluate({"care_level": "primary", **mapped.facts})
+
+
+def test_discovery(client: TestClient) -> None:
+    services = client.get("/cds-services").json()["services"]
+    assert {s["hook"] for s in services} == {"patient-view", "order-sign"}
+    for s in services:
+        assert {"id", "hook", "description", "prefetch"} <= set(s)  # REQUIRED by CDS Hooks 2.0
+        assert set(s["prefetch"]) == {"patient", "observations", "conditions"}
+        assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+        assert "http://loinc.org|8480-6" in s["prefetch"]["observations"]
+        assert "http://loinc.org|85354-9" in s["prefetch"]["observations"]
+
+
+@needs_interop
+def test_discovery_has_the_fields_the_spec_example_has(client: TestClient) -> None:
+    spec = json.loads((SPEC / "discovery-response.json").read_text(encoding="utf-8"))
+    ours = client.get("/cds-services").json()
+    required = {"hook", "id", "description"}
+    for service in spec["services"]:
+        assert required <= set(service)
+    for service in ours["services"]:
+        assert required <= set(service)
+        assert set(service) <= {k for s in spec["services"] for k in s} | {"title"}
+
+
+def test_card_matches_the_decision(client: TestClient, bundle: Bundle) -> None:
+    prefetch = hypertensive("pat-1")
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-1"),
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 200, r.text
+    (card,) = r.json()["cards"]
+    decision = expected(bundle, prefetch, "pat-1")
+    assert decision.direction == "up"
+    assert card["uuid"] == r.headers["X-Decision-Id"]
+    indicator = {"emergency": "critical", "urgent": "warning"}.get(decision.urgency or "", "info")
+    assert card["indicator"] == indicator
+    first = decision.fired[0].citations[0]
+    assert card["source"]["label"] == f"{first.title} {first.clause}"
+    assert card["source"].get("url") == first.url
+    assert len(card["summary"]) < 140 and "transfer up" in card["summary"].lower()
+    for rule in decision.fired:
+        assert rule.id in card["detail"]
+    for rec in decision.records:
+        assert rec.title.en in card["detail"]
+    (suggestion,) = card["suggestions"]
+    (action,) = suggestion["actions"]
+    resource = action["resource"]
+    assert action["type"] == "create" and resource["resourceType"] == "ServiceRequest"
+    assert resource["subject"] == {"reference": "Patient/pat-1"}
+    assert resource["priority"] == {"emergency": "stat", "urgent": "urgent"}.get(
+        decision.urgency or "", "routine")
+    assert [c["text"] for c in resource["reasonCode"]] == [f.title.en for f in decision.fired]
+    assert {"code": REFUSED, "system": OVERRIDE_SYSTEM} .items() <= card["overrideReasons"][
+        0].items()
+    zh = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-1")).json()
+    assert "上转" in zh["cards"][0]["summary"]
+
+
+def test_no_card_when_nothing_is_advised(client: TestClient) -> None:
+    prefetch = {"patient": fhir.patient("pat-2"),
+                "observations": fhir.searchset(fhir.bp(124, 78, "pat-2")),
+                "conditions": None}
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-2"))
+    assert r.status_code == 200 and r.json() == {"cards": []}
+
+
+def test_order_sign_service(client: TestClient) -> None:
+    body = build(hypertensive("pat-3"), "pat-3")
+    body["hook"] = "order-sign"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": []}
+    r = client.post("/cds-services/referral-advice-order-sign", json=body)
+    assert r.status_code == 200 and len(r.json()["cards"]) == 1
+    assert client.post("/cds-services/referral-advice", json=body).status_code == 400
+    assert client.post("/cds-services/nope", json=body).status_code == 404
+
+
+def test_412_when_data_is_neither_prefetched_nor_fetchable(client: TestClient) -> None:
+    body = build({"patient": fhir.patient("pat-4")}, "pat-4")
+    r = client.post("/cds-services/referral-advice", json=body)
+    assert r.status_code == 412
+    assert "observations" in r.json()["message"]
+    body["fhirServer"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert client.post("/cds-services/referral-advice", json=body).status_code == 412
+
+
+@pytest.fixture(scope="module")
+def fhir_server() -> Iterator[tuple[str, list[str]]]:
+    """A small real FHIR server on loopback that answers the prefetch queries."""
+    seen: list[str] = []
+
+    async def search(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("authorization", ""))
+        if request.url.path.startswith("/Patient/"):
+            return JSONResponse(fhir.patient("pat-5"))
+        if request.url.path == "/Observation":
+            assert request.query_params["patient"] == "pat-5"
+            return JSONResponse(fhir.searchset(fhir.bp(190, 115, "pat-5")))
+        return JSONResponse(fhir.searchset(fhir.condition("I10", "pat-5")))
+
+    app = Starlette(routes=[Route("/{path:path}", search)])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", seen
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_missing_prefetch_is_fetched_from_the_fhir_server(
+        client: TestClient, fhir_server: tuple[str, list[str]]) -> None:
+    url, seen = fhir_server
+    body = build({}, "pat-5")
+    body["fhirServer"] = url
+    body["fhirAuthorization"] = {"access_token": "tok-123", "token_type": "Bearer",
+                                 "expires_in": 300, "scope": "patient/*.read",
+                                 "subject": "cds-service"}
+    r = client.post("/cds-services/referral-advice", json=body)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["cards"]) == 1
+    assert seen[-3:] == ["Bearer tok-123"] * 3
+
+
+def test_malformed_fhir_is_422_with_a_path(client: TestClient) -> None:
+    obs = fhir.bp(185, 112, "pat-6")
+    obs["component"][0]["valueQuantity"]["value"] = "high"
+    prefetch = {"patient": fhir.patient("pat-6"), "observations": fhir.searchset(obs),
+                "conditions": None}
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-6"))
+    assert r.status_code == 422, r.text
+    paths = [i["path"] for i in r.json()["issues"]]
+    assert any(p.startswith("prefetch.observations.entry[0]") for p in paths), paths
+
+
+@pytest.mark.parametrize("body", [{}, {"hook": "patient-view"},
+                                  {"hook": "patient-view", "hookInstance": "x", "context": {}},
+                                  {"hook": "patient-view", "hookInstance": "x",
+                                   "context": {"patientId": 5}}])
+def test_bad_requests_are_4xx(client: TestClient, body: dict[str, Any]) -> None:
+    assert client.post("/cds-services/referral-advice", json=body).status_code in (400, 422)
+
+
+def test_feedback_stores_outcomes_and_refusals(client: TestClient) -> None:
+    r = client.post("/cds-services/referral-advice", json=build(hypertensive("pat-7"), "pat-7"))
+    card = r.json()["cards"][0]
+    refused = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                             "overrideReason": {"reason": {"code": REFUSED,
+                                                           "system": OVERRIDE_SYSTEM},
+                                                "userComment": "family wants care here"},
+                             "outcomeTimestamp": "2026-11-22T10:30:00+08:00"}]}
+    url = "/cds-services/referral-advice/feedback"
+    assert client.post(url, json=refused).status_code == 401
+    r = client.post(url, json=refused, headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["refusals"][0]["status"] == "signature_required"
+    accepted = {"feedback": [{"card": card["uuid"], "outcome": "accepted",
+                              "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+                              "outcomeTimestamp": "2026-11-22T10:31:00+08:00"}]}
+    assert client.post(url, json=accepted, headers={"X-API-Key": KEY}).json()["refusals"] == []
+    record = client.get(f"/v1/decisions/{card['uuid']}", headers={"X-API-Key": KEY}).json()
+    assert [f["outcome"] for f in record["feedback"]] == ["overridden", "accepted"]
+    assert record["feedback"][0]["override_code"] == REFUSED
+    assert record["feedback"][1]["accepted_suggestions"] == [card["suggestions"][0]["uuid"]]
+    assert [x["status"] for x in record["refusals"]] == ["signature_required"]
+
+
+@needs_interop
+@pytest.mark.parametrize("name", ["feedback-accepted.json", "feedback-overridden-no-reason.json",
+                                  "feedback-overridden-with-reason.json"])
+def test_the_spec_feedback_examples_are_stored(client: TestClient, name: str) -> None:
+    raw = (CURRENT / name).read_text(encoding="utf-8")  # starts with a newline: allowed
+    r = client.post("/cds-services/referral-advice/feedback", content=raw,
+                    headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == len(json.loads(raw)["feedback"])
+
+
+def test_summaries_stay_under_140_characters(bundle: Bundle) -> None:
+    engine = Engine(bundle, "python")
+    seen = 0
+    for record in patients(bundle, 3000, seed=11):
+        decision = engine.evaluate(record)
+        for lang in ("zh", "en"):
+            for card in cards(decision, "id", "p", lang):  # type: ignore[arg-type]
+                seen += 1
+                assert len(card["summary"]) < 140
+                assert card["indicator"] in ("critical", "warning", "info")
+    assert seen > 500
+
