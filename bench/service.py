@@ -113,8 +113,8 @@ def main() -> None:
     target = [r for r in results if r["decisions_per_s"] >= 1500 and r["p99_ms"] <= 25
               and r["non_2xx"] == 0 and r["socket_errors"] == 0]
     report["target_met"] = bool(target)
-    out = ROOT / "bench" / "results" / "service-latest.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    target_file = ROOT / "bench" / "results" / "service-latest.json"
+    target_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))
 
 

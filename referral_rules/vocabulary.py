@@ -57,11 +57,24 @@ class Vocabulary:
         fast = self._fast(record)
         if fast is not None:
             return fast
+        record = self._whole_numbers(record)
+        fast = self._fast(record)
+        if fast is not None:
+            return fast
         try:
             self.model.model_validate(record)
         except ValidationError as exc:
             raise FactsError(self._issues(exc, record)) from None
         return {k: v for k, v in record.items() if v is not None}
+
+    def _whole_numbers(self, record: Mapping[Any, Any]) -> Mapping[Any, Any]:
+        """``64.0`` for a whole-number fact is 64: JSON does not tell 64 from 64.0 (JSON Schema
+        "integer" accepts both), and many serialisers write every number with a decimal point.
+        """
+        changed = {name: int(value) for name, value in record.items()
+                   if type(value) is float and value.is_integer()
+                   and name in self.facts and self.facts[name].type == "integer"}
+        return {**record, **changed} if changed else record
 
     def _fast(self, record: Mapping[Any, Any]) -> dict[str, Any] | None:
         """The hot path: the same checks as the pydantic model, for a record that passes them.

@@ -86,6 +86,16 @@ def test_integer_accepted_for_a_number(python_engine: Engine) -> None:
     assert record == {"care_level": "primary", "sbp": 180}
 
 
+def test_whole_float_accepted_for_a_whole_number(python_engine: Engine) -> None:
+    """JSON does not tell 64 from 64.0 (JSON Schema "integer" accepts both): 64.0 is 64."""
+    record = python_engine.validate({"care_level": "primary", "age": 64.0, "sbp": 180.0})
+    assert record == {"care_level": "primary", "age": 64, "sbp": 180.0}
+    assert type(record["age"]) is int
+    a = python_engine.evaluate({"care_level": "primary", "age": 64.0, "sbp": 185})
+    b = python_engine.evaluate({"care_level": "primary", "age": 64, "sbp": 185})
+    assert a.to_json() == b.to_json()
+
+
 def test_vocabulary_json_schema_names_every_fact(python_engine: Engine) -> None:
     schema = python_engine.vocabulary.json_schema()
     assert set(schema["properties"]) == set(python_engine.vocabulary.facts)

@@ -105,7 +105,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                           "Accept-Language"],
                            expose_headers=["X-Decision-Id"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    _openapi_with_vocabulary(app)
     return app
+
+
+def _openapi_with_vocabulary(app: FastAPI) -> None:
+    """The OpenAPI document with the loaded vocabulary as the schema of ``facts`` and the
+    loaded ruleset ids as the values of ``conditions`` (rebuilt after each reload)."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        services: Services | None = getattr(app.state, "services", None)
+        generation = services.rules.current.generation if services else 0
+        cached: tuple[int, dict[str, Any]] | None = getattr(app.state, "openapi_cache", None)
+        if cached and cached[0] == generation:
+            return cached[1]
+        app.openapi_schema = None
+        spec = plain()
+        if services is not None:
+            bundle = services.rules.current.bundle
+            facts = bundle.vocabulary.json_schema()
+            facts["title"] = "PatientFacts"
+            facts["description"] = ("One patient's facts: names, types, units, ranges and "
+                                    "zh/en labels from rulesets/facts.yaml.")
+            schemas = spec["components"]["schemas"]
+            schemas["PatientFacts"] = facts
+            request = schemas["DecisionRequest"]["properties"]
+            request["facts"] = {"$ref": "#/components/schemas/PatientFacts"}
+            request["conditions"]["anyOf"][0]["items"] = {"enum": sorted(bundle.rulesets),
+                                                          "type": "string"}
+        app.state.openapi_cache = (generation, spec)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _errors(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from referral_rules import Decision
 
-__all__ = ["OVERRIDE_SYSTEM", "OVERRIDE_REASONS", "REFUSED", "cards"]
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "REFUSED", "cards"]
 
 Lang = Literal["zh", "en"]
 
@@ -58,7 +58,7 @@ def summary(d: Decision, lang: Lang) -> str:
     return text
 
 
-def detail(d: Decision, lang: Lang) -> str:
+def detail(d: Decision, lang: Lang, not_used: dict[str, int] | None = None) -> str:
     """Markdown: the criteria that fired with their sources, records to send, refusal."""
     zh = lang == "zh"
     out = [f"**{_headline(d, lang)}**", ""]
@@ -93,6 +93,9 @@ def detail(d: Decision, lang: Lang) -> str:
         if more > 0:
             text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
         out.append(text)
+    if not_used:
+        counts = ", ".join(f"{reason} × {n}" for reason, n in not_used.items())
+        out += ["", ("**未采用的 FHIR 数据**：" if zh else "**FHIR data not used**: ") + counts]
     out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
     return "\n".join(out)
 
@@ -118,8 +121,8 @@ def service_request(d: Decision, patient_id: str | None, lang: Lang) -> dict[str
     return resource
 
 
-def cards(d: Decision, decision_id: str, patient_id: str | None,
-          lang: Lang) -> list[dict[str, Any]]:
+def cards(d: Decision, decision_id: str, patient_id: str | None, lang: Lang,
+          not_used: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """The cards for one decision: one card, or none when nothing is advised."""
     if d.direction == "stay":
         return []
@@ -132,7 +135,7 @@ def cards(d: Decision, decision_id: str, patient_id: str | None,
         "uuid": decision_id,
         "summary": summary(d, lang),
         "indicator": _INDICATOR.get(d.urgency or "", "info"),
-        "detail": detail(d, lang),
+        "detail": detail(d, lang, not_used),
         "source": source,
         "selectionBehavior": "at-most-one",
         "overrideReasons": OVERRIDE_REASONS,

@@ -242,14 +242,14 @@ class _Run:
         return len(self.errors) == bad
 
     def member_times(self, parsed: list[tuple[_Raw, Observation | Condition | Patient]]) -> None:
-        """Members of a panel without their own time take the panel's (hasMember)."""
+        """Members of a panel (``hasMember``) without a time of their own take the panel's."""
         for _, res in parsed:
             if isinstance(res, Observation) and res.hasMember:
                 when = self.instant(_obs_time(res))
                 for member in res.hasMember:
                     key = _member_key(member.reference)
-                    if when is not None and key is not None:
-                        self.panel_time.setdefault(key, when)
+                    if when is not None and key is not None:  # two panels: the earlier time
+                        self.panel_time[key] = min(when, self.panel_time.get(key, when))
 
     # --- resources -> candidates -------------------------------------------------------------
     def about_other_patient(self, raw: _Raw, subject: str | None) -> bool:
@@ -414,7 +414,7 @@ def _unsnip(value: Any) -> tuple[Any, bool]:
 def _loc(loc: tuple[int | str, ...]) -> str:
     """pydantic's loc as a JSON path: ``component[0].valueQuantity.value``."""
     return "".join(f"[{p}]" if isinstance(p, int) else f"._{p[:-5]}" if p.endswith("__ext")
-                   else f".{p}" for p in loc)
+                   else f".{p}" for p in loc if p != "root")  # "root": a pydantic RootModel
 
 
 def _message(kind: str, msg: str) -> str:

@@ -31,8 +31,8 @@ __all__ = ["Mapping", "MappingError", "ObservationRule", "UnitRule", "has_value"
 
 BUNDLED = Path(__file__).with_name("fhir_mapping.yaml")
 UCUM = "http://unitsofmeasure.org"
-ObsStatus = Literal["registered", "preliminary", "final", "amended", "corrected", "cancelled",
-                    "entered-in-error", "unknown"]
+# entered-in-error and cancelled cannot be listed as usable: they are never used
+ObsStatus = Literal["registered", "preliminary", "final", "amended", "corrected", "unknown"]
 Clinical = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved",
                    "absent"]
 Verification = Literal["unconfirmed", "provisional", "differential", "confirmed", "absent"]
@@ -178,7 +178,7 @@ class ObservationRule:
             value = unit.convert(q.value)
         except ArithmeticError:
             return None, "unit-not-convertible"
-        if self.decimals is None:
+        if self.decimals is None or value.adjusted() > 20:  # absurd: left to the range check
             return float(value), None
         rounded = value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
         return (int(rounded) if self.decimals == 0 else float(rounded)), None

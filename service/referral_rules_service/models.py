@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from referral_rules import Decision
 
 __all__ = [
     "DecisionRequest",
     "DecisionResponse",
-    "FactProblem",
-    "FactsProblem",
     "FeedbackRequest",
     "Problem",
     "RefusalDetails",
@@ -21,16 +19,20 @@ __all__ = [
     "RulesetSummary",
 ]
 
-_EXAMPLE_FACTS = {"care_level": "primary", "has_hypertension": True, "visit_type": "follow_up",
-                  "sbp": 185, "dbp": 112, "age": 64}
+_EXAMPLE_FACTS: dict[str, JsonValue] = {
+    "care_level": "primary", "has_hypertension": True, "visit_type": "follow_up",
+    "sbp": 185, "dbp": 112, "age": 64}
 
 
 class DecisionRequest(BaseModel):
     """One patient's facts (names and units: ``GET /v1/facts``)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"facts": _EXAMPLE_FACTS, "conditions": ["hypertension"], "accepts_transfer": "yes",
-         "lang": "zh"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"facts": _EXAMPLE_FACTS, "conditions": ["hypertension"],
+                      "accepts_transfer": "yes", "lang": "zh"}],
+        # the acceptance is given in one place: here or as facts.accepts_transfer
+        "not": {"required": ["accepts_transfer", "facts"],
+                "properties": {"facts": {"required": ["accepts_transfer"]}}}})
 
     facts: dict[str, Any] = Field(description="Fact name → value, as in the vocabulary.")
     conditions: list[str] | None = Field(
@@ -38,8 +40,8 @@ class DecisionRequest(BaseModel):
         description="Ruleset ids to evaluate (default: all loaded rulesets).")
     accepts_transfer: Literal["yes", "no", "not_asked"] | None = Field(
         default=None, description="Whether the patient (or family) accepts the recommended "
-        "transfer; the same as the fact accepts_transfer. \"no\" = declined: a signed refusal "
-        "is then required.")
+        "transfer; the same as the fact accepts_transfer (give it in one place, not both). "
+        "\"no\" = declined: a signed refusal is then required.")
     lang: Literal["zh", "en"] | None = Field(
         default=None, description="Also return a readable explanation in this language.")
     patient_id: str | None = Field(
@@ -55,29 +57,22 @@ class DecisionResponse(Decision):
 
 
 class Problem(BaseModel):
-    """An error: a code, a message, and details where there are some."""
+    """Every error answer: a code, a message, and the problems one by one.
 
-    error: str
+    Each issue has ``code`` and ``message``; ``path`` says where in the request it is
+    (``body.facts.sbp``, ``prefetch.observations.entry[2].resource.valueQuantity.value``), and
+    fact issues add ``fact`` and ``suggestion``; ruleset issues (reload) add ``file``, ``line``,
+    ``column`` and ``text`` (``file:line:column: problem``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": "invalid-facts", "message": "1 invalid fact",
+         "issues": [{"path": "body.facts.sbp", "fact": "sbp", "code": "wrong-type",
+                     "message": "expected a number, got a string", "suggestion": None}]}]})
+    error: str = Field(description="invalid-facts, invalid-request, invalid-fhir, "
+                       "unauthorized, forbidden, not-found, precondition-failed, "
+                       "request-too-large, unavailable, …")
     message: str
     issues: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class FactProblem(BaseModel):
-    """One problem with one fact; ``path`` is where it is in the request body."""
-
-    path: str
-    fact: str
-    code: str
-    message: str
-    suggestion: str | None = None
-
-
-class FactsProblem(BaseModel):
-    """The facts were rejected: nothing was evaluated and nothing was stored."""
-
-    error: Literal["invalid-facts"] = "invalid-facts"
-    message: str
-    issues: list[FactProblem]
 
 
 class RulesetSummary(BaseModel):

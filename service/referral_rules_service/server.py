@@ -40,14 +40,14 @@ def serve(options: Mapping[str, Any]) -> int:
     try:
         settings = Settings.load(options)
     except ValueError as exc:
-        print(f"invalid setting: {exc}", file=sys.stderr)
+        sys.stderr.write(f"invalid setting: {exc}\n")
         return 2
     try:
         load_rulesets(settings.rules)  # fail before binding, with file:line:column problems
     except RulesetError as exc:
         for issue in exc.issues:
-            print(str(issue), file=sys.stderr)
-        print(f"{len(exc.issues)} problem(s); not serving", file=sys.stderr)
+            sys.stderr.write(f"{issue}\n")
+        sys.stderr.write(f"{len(exc.issues)} problem(s); not serving\n")
         return 1
     os.environ.update(settings.to_environ())
     config = uvicorn.Config("referral_rules_service.app:create_app", factory=True,

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["ENV_PREFIX", "Settings"]
 
@@ -32,6 +33,8 @@ class Settings:
     max_body_bytes: int = 1_000_000
     #: FHIR → facts mapping file; empty: the bundled one
     fhir_mapping: str = ""
+    #: time zone of the facility: "now" for FHIR windows and date-only values
+    timezone: str = "Asia/Shanghai"
     #: seconds a CDS service waits for a FHIR server when prefetch is missing
     fhir_timeout: float = 5.0
     log_level: str = "info"
@@ -69,6 +72,11 @@ class Settings:
         if self.backend not in ("durable", "python", "auto"):
             msg = f"backend must be durable, python or auto, not {self.backend!r}"
             raise ValueError(msg)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"unknown time zone {self.timezone!r}"
+            raise ValueError(msg) from exc
         if self.workers < 1 or self.max_body_bytes < 1024:
             msg = "workers must be ≥ 1 and max_body_bytes ≥ 1024"
             raise ValueError(msg)

@@ -133,7 +133,8 @@ class Store:
         try:
             done.result(timeout)
         except Exception as exc:
-            raise StoreError(f"could not store the {table.name} record") from exc
+            msg = f"could not store the {table.name} record"
+            raise StoreError(msg) from exc
 
     def _run(self) -> None:
         while True:

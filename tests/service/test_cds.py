@@ -23,7 +23,7 @@ from referral_rules.synthetic import patients
 from referral_rules_service.cards import OVERRIDE_SYSTEM, REFUSED, cards
 from referral_rules_service.fhir_map import load_mapping, map_resources
 
-from . import fhir
+from . import fhir_build as fhir
 from .conftest import INTEROP, KEY, RULES
 from .server import free_port
 
@@ -124,6 +124,17 @@ def test_card_matches_the_decision(client: TestClient, bundle: Bundle) -> None:
         0].items()
     zh = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-1")).json()
     assert "上转" in zh["cards"][0]["summary"]
+
+
+def test_fhir_data_not_used_is_counted_on_the_card(client: TestClient) -> None:
+    prefetch = hypertensive("pat-8")
+    old = fhir.bp(120, 70, "pat-8", oid="bp-old", hours_ago=24 * 40)  # outside the window
+    prefetch["observations"]["entry"].append({"resource": old})
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-8"),
+                    headers={"Accept-Language": "en"})
+    (card,) = r.json()["cards"]
+    assert "FHIR data not used" in card["detail"] and "older-than" in card["detail"]
+    assert "bp-old" not in card["detail"]  # reasons are counted, resources are not named
 
 
 def test_no_card_when_nothing_is_advised(client: TestClient) -> None:
@@ -254,7 +265,7 @@ def test_summaries_stay_under_140_characters(bundle: Bundle) -> None:
     for record in patients(bundle, 3000, seed=11):
         decision = engine.evaluate(record)
         for lang in ("zh", "en"):
-            for card in cards(decision, "id", "p", lang):  # type: ignore[arg-type]
+            for card in cards(decision, "id", "p", lang):
                 seen += 1
                 assert len(card["summary"]) < 140
                 assert card["indicator"] in ("critical", "warning", "info")

@@ -4,12 +4,17 @@ examples in ../shared/interop (skipped, with the reason, where that directory is
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from referral_rules import Bundle, Engine, FactsError
 from referral_rules_service.fhir_map import (
     FhirInputError,
     Ignored,
@@ -20,8 +25,6 @@ from referral_rules_service.fhir_map import (
     map_resources,
 )
 
-from referral_rules import Bundle, Engine
-
 ROOT = Path(__file__).resolve().parents[2]
 OWN = Path(__file__).resolve().parent / "fhir"
 INTEROP = ROOT.parent / "shared" / "interop"
@@ -30,6 +33,7 @@ official = pytest.mark.skipif(
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=CST)  # the time of the own fixtures' visit
 LOINC = "http://loinc.org"
+UCUM_URI = "http://unitsofmeasure.org"
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +193,65 @@ def test_malformed_resources_raise_with_paths(mapping: Mapping) -> None:
 def test_now_must_be_timezone_aware(mapping: Mapping) -> None:
     with pytest.raises(ValueError, match="timezone"):
         map_resources(mapping, [], now=datetime(2026, 11, 20, 10, 0))
+
+
+def test_implausible_values_are_not_clamped(mapping: Mapping, bundle: Bundle) -> None:
+    """The range check belongs to facts.yaml: 1800 mmHg reaches it and is rejected there."""
+    reading = own("visit-prefetch.json")["observations"]["entry"][0]["resource"]
+    reading["component"][0]["valueQuantity"]["value"] = 1800
+    reading["component"][1]["valueQuantity"]["value"] = 1e300
+    facts = map_resources(mapping, [reading], now=NOW).facts
+    assert facts == {"sbp": 1800, "dbp": 1e300}
+    with pytest.raises(FactsError, match="sbp"):
+        bundle.vocabulary.validate({"care_level": "primary", **facts})
+
+
+_codes = st.sampled_from(["8480-6", "8462-4", "2339-0", "2514-8", "2746-6", "4548-4", "x"])
+_noise = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
+
+
+def _mostly(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Valid nine times in ten, anything JSON-like otherwise."""
+    return st.integers(0, 9).flatmap(lambda i: valid if i else _noise)
+
+
+_quantities = st.fixed_dictionaries({}, optional={
+    "value": _mostly(st.integers(-10**30, 10**30) | st.floats(allow_nan=False,
+                                                              allow_infinity=False)),
+    "unit": _mostly(st.sampled_from(["mg/dL", "mmol/L", "", "%", "C", "mmHg"])),
+    "system": _mostly(st.sampled_from([UCUM_URI, "http://snomed.info/sct"])),
+    "code": _mostly(st.sampled_from(["mg/dL", "mm[Hg]", "[pH]", "%"])),
+    "comparator": _mostly(st.sampled_from(["<", ">"]))})
+_values = st.one_of(
+    st.builds(lambda q: {"valueQuantity": q}, _mostly(_quantities)),
+    st.builds(lambda c: {"valueCodeableConcept": {"coding": [
+        {"system": "http://snomed.info/sct", "code": c}]}},
+              st.sampled_from(["260348001", "77386006", "1"])),
+    st.just({"dataAbsentReason": {"text": "not done"}}), st.just({}))
+_readings = st.builds(lambda c, v: {"code": {"coding": [{"system": LOINC, "code": c}]}, **v},
+                      _codes, _values)
+_observations = st.builds(lambda top, comps, status, when: {
+    **top, "resourceType": "Observation", "status": status, "component": comps,
+    "effectiveDateTime": when}, _readings, st.lists(_readings, max_size=2),
+    _mostly(st.sampled_from(["final", "preliminary", "cancelled"])),
+    _mostly(st.sampled_from(["2026-11-20", "2026-11-20T09:00:00+08:00", "2026", "1999-01-01"])))
+
+
+@functools.cache
+def _bundled() -> Mapping:
+    return load_mapping()
+
+
+@given(st.lists(_observations, max_size=3))
+def test_any_observation_maps_or_is_rejected_cleanly(observations: list[Any]) -> None:
+    """Never another exception: the service answers every input with facts or a 4xx."""
+    mapping = _bundled()
+    try:
+        mapped = map_resources(mapping, observations, now=NOW)
+    except FhirInputError as exc:
+        assert exc.issues and all(i["path"].startswith("resources[") for i in exc.issues)
+    else:
+        assert set(mapped.facts) <= set(mapping.facts)
 
 
 def test_hba1c_ifcc_conversion(lab_mapping: Mapping) -> None:

@@ -15,7 +15,6 @@ from ..deps import ApiKey, Services, get_services
 from ..models import (
     DecisionRequest,
     DecisionResponse,
-    FactsProblem,
     FeedbackRequest,
     Problem,
     RulesetDetail,
@@ -29,16 +28,19 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["decisions"])
 Svc = Annotated[Services, Depends(get_services)]
 
-_AUTH = {401: {"model": Problem, "description": "Missing or wrong API key"},
-         403: {"model": Problem, "description": "Disabled: no API key configured"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or wrong API key"},
+    403: {"model": Problem, "description": "Disabled: no API key configured"}}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body could not be read as JSON"},
+    422: {"model": Problem, "description": "Invalid request; nothing was evaluated or stored"}}
 
 
 @router.post(
     "/decisions",
     summary="Evaluate one patient",
     response_model=DecisionResponse,
-    responses={422: {"model": FactsProblem, "description": "Invalid facts or body; nothing "
-                     "was evaluated or stored"},
+    responses={**_INVALID, 413: {"model": Problem, "description": "Body too large"},
                503: {"model": Problem, "description": "The audit could not be stored"}},
 )
 def post_decision(body: DecisionRequest, services: Svc) -> Response:
@@ -47,11 +49,11 @@ def post_decision(body: DecisionRequest, services: Svc) -> Response:
     its citation. Advice for a clinician, never an order. Every decision is audited (no
     patient identifiers: ``patient_id`` is stored only as a keyed hash)."""
     facts = dict(body.facts)
-    if body.accepts_transfer is not None:
-        given = facts.get("accepts_transfer")
-        if given is not None and given != body.accepts_transfer:
+    if "accepts_transfer" in body.model_fields_set:
+        if "accepts_transfer" in facts:
             return _facts_problem("body.accepts_transfer", "accepts_transfer", "conflict",
-                                  "accepts_transfer and facts.accepts_transfer disagree")
+                                  "accepts_transfer is given twice (here and in facts): "
+                                  "give it in one place")
         facts["accepts_transfer"] = body.accepts_transfer
     try:
         made = decide(services, facts, body.conditions, "api", body.patient_id)
@@ -75,7 +77,7 @@ def _facts_problem(path: str, fact: str, code: str, message: str,
 
 
 @router.get("/decisions/{decision_id}", summary="The audit record of a decision",
-            dependencies=[ApiKey], responses={404: {"model": Problem}, **_AUTH})
+            dependencies=[ApiKey], responses={404: {"model": Problem}, **_AUTH, **_INVALID})
 def get_decision(decision_id: Annotated[str, Path(max_length=64)],
                  services: Svc) -> dict[str, Any]:
     """When, with which ruleset versions, what was advised, and what happened afterwards
@@ -88,7 +90,8 @@ def get_decision(decision_id: Annotated[str, Path(max_length=64)],
 
 @router.post("/feedback", summary="Record what happened to a decision", status_code=201,
              dependencies=[ApiKey],
-             responses={404: {"model": Problem}, 503: {"model": Problem}, **_AUTH})
+             responses={404: {"model": Problem}, 503: {"model": Problem}, **_AUTH,
+                        **_INVALID, 413: {"model": Problem}})
 def post_feedback(body: FeedbackRequest, services: Svc) -> dict[str, Any]:
     """Accepted, overridden, or declined by the patient or family. A declined transfer creates
     a refusal record: ``signature_required`` until the signed form's content (reason, signer,
@@ -134,7 +137,7 @@ def list_rulesets(services: Svc) -> list[RulesetSummary]:
 
 
 @router.get("/rulesets/{ruleset_id}", summary="One ruleset with its rules and sources",
-            tags=["rulesets"], responses={404: {"model": Problem}})
+            tags=["rulesets"], responses={404: {"model": Problem}, **_INVALID})
 def get_ruleset(ruleset_id: Annotated[str, Path(max_length=64)],
                 services: Svc) -> RulesetDetail:
     found = detail(services.rules.current.bundle, ruleset_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
 from fastapi.responses import JSONResponse
@@ -66,9 +68,9 @@ class CdsRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     hook: str = Field(max_length=100)
-    hookInstance: str = Field(max_length=100)  # noqa: N815 (CDS Hooks names)
-    fhirServer: str | None = Field(default=None, max_length=2000)  # noqa: N815
-    fhirAuthorization: dict[str, Any] | None = None  # noqa: N815
+    hookInstance: str = Field(max_length=100)
+    fhirServer: str | None = Field(default=None, max_length=2000)
+    fhirAuthorization: dict[str, Any] | None = None
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
 
@@ -83,7 +85,7 @@ class Coding(BaseModel):
 class OverrideReason(BaseModel):
     model_config = ConfigDict(extra="allow")
     reason: Coding | None = None
-    userComment: str | None = Field(default=None, max_length=4000)  # noqa: N815
+    userComment: str | None = Field(default=None, max_length=4000)
 
 
 class SuggestionRef(BaseModel):
@@ -95,9 +97,9 @@ class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="allow")
     card: str = Field(max_length=200)
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[SuggestionRef] = Field(default_factory=list)  # noqa: N815
-    overrideReason: OverrideReason | None = None  # noqa: N815
-    outcomeTimestamp: str = Field(max_length=40)  # noqa: N815
+    acceptedSuggestions: list[SuggestionRef] = Field(default_factory=list)
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: str = Field(max_length=40)
 
 
 class FeedbackBody(BaseModel):
@@ -154,6 +156,7 @@ def _gather(services: Services, body: CdsRequest, patient_id: str) -> dict[str, 
              responses={400: {"model": Problem}, 404: {"model": Problem},
                         412: {"model": Problem, "description": "Needed data neither "
                               "prefetched nor fetchable"},
+                        413: {"model": Problem},
                         422: {"model": Problem, "description": "Malformed FHIR or facts"}})
 def call_service(service_id: Annotated[str, Path(max_length=100)], body: CdsRequest,
                  services: Svc,
@@ -171,7 +174,8 @@ def call_service(service_id: Annotated[str, Path(max_length=100)], body: CdsRequ
         raise HTTPException(400, "context.patientId is required for this hook")
     resources = _gather(services, body, patient_id)
     try:
-        mapped = map_resources(services.mapping, resources, now=datetime.now(UTC),
+        mapped = map_resources(services.mapping, resources,
+                               now=datetime.now(ZoneInfo(services.settings.timezone)),
                                patient_id=patient_id)
     except FhirInputError as exc:
         return JSONResponse({"error": "invalid-fhir", "message": "malformed FHIR resource(s)",
@@ -186,13 +190,15 @@ def call_service(service_id: Annotated[str, Path(max_length=100)], body: CdsRequ
         return JSONResponse({"error": "invalid-facts", "message": str(exc),
                              "issues": issues}, 422)
     lang = _lang(accept_language)
-    out = cards(made.decision, made.decision_id, patient_id, lang)
+    not_used = Counter(i.reason for i in mapped.ignored)
+    out = cards(made.decision, made.decision_id, patient_id, lang, dict(sorted(not_used.items())))
     return JSONResponse({"cards": out}, headers={"X-Decision-Id": made.decision_id})
 
 
 @router.post("/{service_id}/feedback", summary="Feedback on cards", dependencies=[ApiKey],
              responses={401: {"model": Problem}, 403: {"model": Problem},
-                        404: {"model": Problem}})
+                        404: {"model": Problem}, 413: {"model": Problem},
+                        400: {"model": Problem}, 422: {"model": Problem}})
 def post_feedback(service_id: Annotated[str, Path(max_length=100)], body: FeedbackBody,
                   services: Svc) -> dict[str, Any]:
     """Stores each outcome (accepted / overridden). An override with the reason
