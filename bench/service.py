@@ -67,6 +67,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--connections", default="4,8,16,32")
+    ap.add_argument("--sqlite-synchronous", choices=["full", "normal"], default="full")
+    ap.add_argument("--mix", choices=["one", "all"], default="one",
+                    help="one: each request names one ruleset (rotating through the four), as "
+                         "integrators are told to do; all: every request evaluates all four")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -75,14 +79,19 @@ def main() -> None:
     bundle = load_rulesets(ROOT / "rulesets")
     bodies = tmp / "bodies.jsonl"
     with bodies.open("w", encoding="utf-8") as fh:
-        for record in patients(bundle, 2000, seed=7):
-            fh.write(json.dumps({"facts": record}, separators=(",", ":")) + "\n")
+        ids = sorted(bundle.rulesets)
+        for i, record in enumerate(patients(bundle, 2000, seed=7)):
+            body: dict[str, Any] = {"facts": record}
+            if args.mix == "one":
+                body["conditions"] = [ids[i % len(ids)]]
+            fh.write(json.dumps(body, separators=(",", ":")) + "\n")
     script = tmp / "post.lua"
     script.write_text(LUA, encoding="utf-8")
     env = {**os.environ, "REFERRAL_RULES_RULES": str(ROOT / "rulesets"),
            "REFERRAL_RULES_DATABASE_URL": f"sqlite:///{tmp / 'audit.db'}",
            "REFERRAL_RULES_WORKERS": str(args.workers), "REFERRAL_RULES_PORT": str(args.port),
            "REFERRAL_RULES_BACKEND": "durable", "REFERRAL_RULES_LOG_LEVEL": "warning",
+           "REFERRAL_RULES_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
            "BODIES": str(bodies)}
     server = subprocess.Popen([sys.executable, "-m", "referral_rules", "serve"], env=env)
     results: list[dict[str, Any]] = []
@@ -109,11 +118,13 @@ def main() -> None:
         server.wait(30)
     report = {"when": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
               "cpus": os.cpu_count(), "workers": args.workers, "backend": backend,
+              "mix": args.mix, "sqlite_synchronous": args.sqlite_synchronous,
               "seconds_per_step": seconds, "results": results}
     target = [r for r in results if r["decisions_per_s"] >= 1500 and r["p99_ms"] <= 25
               and r["non_2xx"] == 0 and r["socket_errors"] == 0]
     report["target_met"] = bool(target)
-    target_file = ROOT / "bench" / "results" / "service-latest.json"
+    name = f"service-{args.mix}-{args.sqlite_synchronous}-latest.json"
+    target_file = ROOT / "bench" / "results" / name
     target_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -71,12 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rules = Rules(settings.rules, settings.backend)
-        store = Store(settings.database_url)
+        store = Store(settings.database_url, settings.sqlite_synchronous)
         mapping = load_mapping(settings.fhir_mapping or None,
                                vocabulary=rules.current.bundle.vocabulary)
         services = Services(settings, rules, store, metrics, mapping)
         app.state.services = services
         _on_sighup(services)
+        gc.collect()
+        gc.freeze()  # the rulesets and engine live as long as the process: not rescanned
         log.info("serving %d rulesets (generation 1, backend %s)",
                  len(rules.current.bundle.rulesets), rules.current.engine.backend)
         try:

@@ -12,19 +12,17 @@ from referral_rules import Decision, FactsError
 from .deps import Services
 from .store import decisions, now, patient_ref
 
-__all__ = ["Made", "audit_only", "decide", "fact_problems"]
+__all__ = ["Made", "audit_row", "decide", "decide_async", "evaluate", "fact_problems"]
 
 
 class Made:
     """A decision with its audit id and the JSON the library made of it."""
 
-    __slots__ = ("decision", "decision_id", "versions")
+    __slots__ = ("decision", "decision_id")
 
-    def __init__(self, decision: Decision, decision_id: str,
-                 versions: list[dict[str, str]]) -> None:
+    def __init__(self, decision: Decision, decision_id: str) -> None:
         self.decision = decision
         self.decision_id = decision_id
-        self.versions = versions
 
     def json(self, explanation: str | None = None) -> str:
         """The library's JSON with ``decision_id`` (and ``explanation``) added at the front."""
@@ -40,23 +38,19 @@ def fact_problems(exc: FactsError, prefix: str) -> list[dict[str, Any]]:
             for i in exc.issues]
 
 
-def decide(services: Services, facts: Mapping[str, Any], conditions: Sequence[str] | None,
-           source: str, patient_id: str | None = None) -> Made:
-    """Evaluate and audit. Raises FactsError / UnknownConditionError before anything is stored;
-    raises StoreError if the audit could not be written (then nothing is answered)."""
+def evaluate(services: Services, facts: Mapping[str, Any],
+             conditions: Sequence[str] | None) -> Made:
+    """Evaluate on the current rulesets. Raises FactsError / UnknownConditionError."""
     with services.rules.lease() as current:
         decision = current.engine.evaluate(facts, conditions)
-        versions = current.versions
-    made = Made(decision, str(uuid.uuid4()), versions)
-    audit_only(services, made, source, patient_id)
-    services.metrics.decisions.labels(decision.direction, decision.urgency or "none",
-                                      source.split(":")[0]).inc()
-    return made
+    return Made(decision, str(uuid.uuid4()))
 
 
-def audit_only(services: Services, made: Made, source: str, patient_id: str | None) -> None:
+def audit_row(services: Services, made: Made, source: str,
+              patient_id: str | None) -> dict[str, Any]:
+    """The audit record of a decision (no facts; the patient only as a keyed hash)."""
     d = made.decision
-    services.store.write(decisions, {
+    return {
         "id": made.decision_id,
         "created_at": now(),
         "source": source,
@@ -68,4 +62,32 @@ def audit_only(services: Services, made: Made, source: str, patient_id: str | No
         "complete": d.complete,
         "fired": list(d.fired_ids),
         "rulesets": [r.model_dump() for r in d.rulesets],
-    })
+    }
+
+
+def count(services: Services, made: Made, source: str) -> None:
+    d = made.decision
+    services.metrics.decisions.labels(d.direction, d.urgency or "none",
+                                      source.split(":")[0]).inc()
+
+
+def decide(services: Services, facts: Mapping[str, Any], conditions: Sequence[str] | None,
+           source: str, patient_id: str | None = None) -> Made:
+    """Evaluate and audit, from a worker thread; answered only once the audit is stored
+    (StoreError otherwise)."""
+    made = evaluate(services, facts, conditions)
+    services.store.write(decisions, audit_row(services, made, source, patient_id))
+    count(services, made, source)
+    return made
+
+
+async def decide_async(services: Services, facts: Mapping[str, Any],
+                       conditions: Sequence[str] | None, source: str,
+                       patient_id: str | None = None) -> Made:
+    """The same on the event loop: one evaluation (~0.1–0.5 ms of CPU) runs inline, so a
+    worker keeps one engine handle per ruleset instead of one per pool thread; the audit
+    commit is awaited."""
+    made = evaluate(services, facts, conditions)
+    await services.store.write_async(decisions, audit_row(services, made, source, patient_id))
+    count(services, made, source)
+    return made

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the service's state and the API-key check."""
+"""FastAPI dependencies: the service's state and the API-key check (both ``async``: FastAPI
+would run plain functions in its thread pool, a hop per request for nothing)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class Services:
     mapping: Mapping
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -38,13 +39,13 @@ _key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                            description="The service's API key (REFERRAL_RULES_API_KEY).")
 
 
-def require_api_key(request: Request,
+async def require_api_key(request: Request,
                     key: Annotated[str | None, Security(_key_header)] = None) -> None:
     """Admin and write endpoints: the configured key, compared in constant time.
 
     ``Authorization: Bearer <key>`` is accepted too (CDS clients send that header).
     """
-    expected = get_services(request).settings.api_key
+    expected = (await get_services(request)).settings.api_key
     if not expected:
         raise HTTPException(403, "this endpoint is disabled: no API key is configured "
                                  "(set REFERRAL_RULES_API_KEY)")

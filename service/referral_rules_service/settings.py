@@ -22,6 +22,9 @@ class Settings:
     port: int = 8000
     workers: int = 1
     database_url: str = "sqlite:///referral-rules.db"
+    #: SQLite only: "full" syncs every commit (survives a power cut); "normal" survives kill -9
+    #: but not a power cut, and is faster where fsync is slow
+    sqlite_synchronous: Literal["full", "normal"] = "full"
     api_key: str | None = None
     #: key of the HMAC-SHA256 that turns a patient id into the audit's pseudonym; with no key,
     #: no patient reference is stored at all
@@ -68,6 +71,9 @@ class Settings:
         """Reject impossible settings with a clear message."""
         if self.care_level not in ("primary", "secondary", "tertiary"):
             msg = f"care_level must be primary, secondary or tertiary, not {self.care_level!r}"
+            raise ValueError(msg)
+        if self.sqlite_synchronous not in ("full", "normal"):
+            msg = f"sqlite_synchronous must be full or normal, not {self.sqlite_synchronous!r}"
             raise ValueError(msg)
         if self.backend not in ("durable", "python", "auto"):
             msg = f"backend must be durable, python or auto, not {self.backend!r}"

@@ -1,6 +1,7 @@
 """Records that must not be lost: the decision audit, feedback and refusal records.
 
-Stored through SQLAlchemy: a SQLite file by default (WAL, ``synchronous=FULL``), any database
+Stored through SQLAlchemy: a SQLite file by default (WAL, ``synchronous=FULL`` unless told
+``normal``), any database
 URL (PostgreSQL) when several instances share it. Writes go through one writer thread per
 process that commits whatever is queued in one transaction (group commit) and only then
 acknowledges each caller, so an acknowledged record is on disk before the HTTP answer leaves.
@@ -9,16 +10,23 @@ Patient identifiers are never stored: only a keyed hash (HMAC-SHA256) when a key
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
+import os
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import (
     JSON,
@@ -101,25 +109,41 @@ def patient_ref(key: str | None, patient_id: str | None) -> str | None:
     return hmac.new(key.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+def _sqlite_pragmas(synchronous: str) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+    return on_connect
 
 
-_Item = tuple[Table, dict[str, Any], "Future[None]"]
+_Done = Callable[[BaseException | None], None]
+_Item = tuple[Table, dict[str, Any], _Done]
 
 
 class Store:
     """The service's records. ``write`` blocks until the record is committed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_synchronous: Literal["full", "normal"] = "full") -> None:
+        """``sqlite_synchronous``: ``full`` (the default) syncs each commit to disk, so an
+        acknowledged record survives a power cut; ``normal`` (WAL) survives the process being
+        killed (``kill -9``) but not the machine losing power, and is faster on slow disks."""
+        if sqlite_synchronous not in ("full", "normal"):
+            msg = f"sqlite_synchronous must be full or normal, not {sqlite_synchronous!r}"
+            raise ValueError(msg)
         self.url = url
         self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        self._file_lock: int | None = None
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_synchronous.upper()))
+            database = self.engine.url.database
+            if database and database != ":memory:" and fcntl is not None:
+                # Worker processes take turns at the SQLite file through a lock the kernel
+                # hands over at once; SQLite's own busy handler would sleep (up to 100 ms).
+                self._file_lock = os.open(database + ".writer-lock", os.O_RDWR | os.O_CREAT,
+                                          0o600)
         metadata.create_all(self.engine)
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._writer = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -127,11 +151,42 @@ class Store:
 
     # writes --------------------------------------------------------------------------------
     def write(self, table: Table, values: Mapping[str, Any], timeout: float = 30.0) -> None:
-        """Queue one row and wait until its transaction has committed."""
+        """Queue one row and wait until its transaction has committed (from a thread)."""
         done: Future[None] = Future()
-        self._queue.put((table, dict(values), done))
+
+        def finish(exc: BaseException | None) -> None:
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
+
+        self._queue.put((table, dict(values), finish))
         try:
             done.result(timeout)
+        except Exception as exc:
+            msg = f"could not store the {table.name} record"
+            raise StoreError(msg) from exc
+
+    async def write_async(self, table: Table, values: Mapping[str, Any],
+                          timeout: float = 30.0) -> None:
+        """The same from the event loop: awaits the commit without holding a thread."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(exc: BaseException | None) -> None:
+            if done.done():
+                return
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
+
+        def finish(exc: BaseException | None) -> None:
+            loop.call_soon_threadsafe(settle, exc)
+
+        self._queue.put((table, dict(values), finish))
+        try:
+            await asyncio.wait_for(done, timeout)
         except Exception as exc:
             msg = f"could not store the {table.name} record"
             raise StoreError(msg) from exc
@@ -158,23 +213,35 @@ class Store:
 
     def _commit(self, batch: Sequence[_Item]) -> None:
         try:
-            with self.engine.begin() as conn:
+            if self._file_lock is not None and fcntl is not None:
+                fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+            try:
+                by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
                 for table, values, _ in batch:
-                    conn.execute(insert(table), [values])
+                    by_table.setdefault(table.name, (table, []))[1].append(values)
+                with self.engine.begin() as conn:
+                    for table, rows in by_table.values():
+                        conn.execute(insert(table), rows)
+            finally:
+                if self._file_lock is not None and fcntl is not None:
+                    fcntl.flock(self._file_lock, fcntl.LOCK_UN)
         except Exception as exc:  # every waiter learns it was not stored
             log.error("store: a batch of %d record(s) failed: %s", len(batch),
                       type(exc).__name__)
-            for *_, done in batch:
-                done.set_exception(exc)
+            for *_, finish in batch:
+                finish(exc)
             return
-        for *_, done in batch:
-            done.set_result(None)
+        for *_, finish in batch:
+            finish(None)
 
     def close(self) -> None:
         """Finish queued writes and stop the writer."""
         self._queue.put(None)
         self._writer.join(timeout=30)
         self.engine.dispose()
+        if self._file_lock is not None:
+            os.close(self._file_lock)
+            self._file_lock = None
 
     # reads ---------------------------------------------------------------------------------
     def ping(self) -> bool:

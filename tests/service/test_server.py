@@ -61,7 +61,10 @@ def test_decision_and_no_identifier_in_the_server_log(server: Server) -> None:
     assert "MRN-LOG-0042" not in log  # … without the identifier
 
 
-def test_acknowledged_records_survive_kill_9(server: Server) -> None:
+@pytest.mark.parametrize("synchronous", ["full", "normal"])
+def test_acknowledged_records_survive_kill_9(tmp_path: Path, rules: Path,
+                                            synchronous: str) -> None:
+    server = Server(tmp_path, rules, REFERRAL_RULES_SQLITE_SYNCHRONOUS=synchronous)
     acked_decisions: list[str] = []
     acked_feedback: list[str] = []
     stop = threading.Event()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from referral_rules import FactsError, UnknownConditionError
 
-from ..decide import decide, fact_problems
+from ..decide import decide_async, fact_problems
 from ..deps import ApiKey, Services, get_services
 from ..models import (
     DecisionRequest,
@@ -43,7 +43,7 @@ _INVALID: dict[int | str, dict[str, Any]] = {
     responses={**_INVALID, 413: {"model": Problem, "description": "Body too large"},
                503: {"model": Problem, "description": "The audit could not be stored"}},
 )
-def post_decision(body: DecisionRequest, services: Svc) -> Response:
+async def post_decision(body: DecisionRequest, services: Svc) -> Response:
     """Evaluate the facts against the rulesets and return the decision: direction, urgency,
     target level, records to send, refusal requirement and every criterion that fired with
     its citation. Advice for a clinician, never an order. Every decision is audited (no
@@ -56,7 +56,7 @@ def post_decision(body: DecisionRequest, services: Svc) -> Response:
                                   "give it in one place")
         facts["accepts_transfer"] = body.accepts_transfer
     try:
-        made = decide(services, facts, body.conditions, "api", body.patient_id)
+        made = await decide_async(services, facts, body.conditions, "api", body.patient_id)
     except FactsError as exc:
         problems = fact_problems(exc, "body.facts")
         return JSONResponse({"error": "invalid-facts", "message": str(exc),
