@@ -63,10 +63,32 @@ def prefetch_templates(mapping: Mapping) -> dict[str, str]:
     }
 
 
+_BP_PANEL = {
+    "resourceType": "Observation", "id": "bp-1", "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+    "subject": {"reference": "Patient/1288992"}, "effectiveDateTime": "2026-11-22T09:30:00+08:00",
+    "component": [
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+         "valueQuantity": {"value": 185, "unit": "mmHg", "system": "http://unitsofmeasure.org",
+                           "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+         "valueQuantity": {"value": 112, "unit": "mmHg", "system": "http://unitsofmeasure.org",
+                           "code": "mm[Hg]"}}]}
+_EXAMPLE: dict[str, Any] = {
+    "hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "context": {"userId": "Practitioner/example", "patientId": "1288992"},
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "1288992", "gender": "male",
+                    "birthDate": "1961-05-04"},
+        "observations": {"resourceType": "Bundle", "type": "searchset",
+                         "entry": [{"resource": _BP_PANEL}]},
+        "conditions": None}}
+
+
 class CdsRequest(BaseModel):
     """A CDS Hooks 2.0 service request (fields the service reads; others are allowed)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_EXAMPLE]})
     hook: str = Field(max_length=100)
     hookInstance: str = Field(max_length=100)
     fhirServer: str | None = Field(default=None, max_length=2000)
