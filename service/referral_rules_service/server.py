@@ -8,7 +8,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -35,19 +35,21 @@ class _Supervisor(Multiprocess):
                 os.kill(pid, signal.SIGHUP)
 
 
-def serve(options: Mapping[str, Any]) -> int:
-    """Validate the rulesets, then serve until stopped. Returns the exit code."""
+def serve(options: Mapping[str, Any], errors: IO[str] | None = None) -> int:
+    """Validate the rulesets, then serve until stopped. Returns the exit code; problems go to
+    ``errors`` (default: standard error)."""
+    errors = errors or sys.stderr
     try:
         settings = Settings.load(options)
     except ValueError as exc:
-        sys.stderr.write(f"invalid setting: {exc}\n")
+        errors.write(f"invalid setting: {exc}\n")
         return 2
     try:
         load_rulesets(settings.rules)  # fail before binding, with file:line:column problems
     except RulesetError as exc:
         for issue in exc.issues:
-            sys.stderr.write(f"{issue}\n")
-        sys.stderr.write(f"{len(exc.issues)} problem(s); not serving\n")
+            errors.write(f"{issue}\n")
+        errors.write(f"{len(exc.issues)} problem(s); not serving\n")
         return 1
     os.environ.update(settings.to_environ())
     config = uvicorn.Config("referral_rules_service.app:create_app", factory=True,

@@ -233,3 +233,21 @@ def test_openapi_is_complete(client: TestClient) -> None:
     schemas = spec["components"]["schemas"]
     assert schemas["DecisionRequest"]["examples"][0]["facts"]["sbp"] == 185
     assert "refusal" in schemas["DecisionResponse"]["properties"]
+
+
+def test_serve_refuses_broken_rulesets_with_their_positions(tmp_path: Path) -> None:
+    import io
+
+    from referral_rules.cli import main
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = rules / "diabetes.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("id: diabetes", "idd: diabetes", 1),
+                    encoding="utf-8")
+    err = io.StringIO()
+    code = main(["serve", "--rules", str(rules), "--port", "1"], stdout=io.StringIO(),
+                stderr=err)
+    assert code == 1
+    assert f"{path}:" in err.getvalue() and "did you mean 'id'?" in err.getvalue()
+    assert "not serving" in err.getvalue()
