@@ -339,7 +339,7 @@ def _serve(args: argparse.Namespace, err: _Out) -> int:
         err(f"the service needs its extra: pip install 'referral-rules[service]' ({exc})", "red")
         return USAGE
     options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
-    return serve(options)
+    return serve(options, err.stream)
 
 
 def _batch(args: argparse.Namespace, out: _Out, err: _Out) -> int:

@@ -1,0 +1,335 @@
+"""The indicators report as one self-contained, bilingual HTML page (plotly, inlined).
+
+Rendered from ``Report.to_dict()`` only. plotly.js is inlined once, so the page opens offline;
+every chart has a fixed div id and the page has no timestamps, so the same report gives the
+same bytes. Each chart has a table with its numbers underneath.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import plotly.io as pio  # type: ignore[import-untyped, unused-ignore]
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped, unused-ignore]
+
+from ._report_text import DIRECTIONS, SEED002
+
+__all__ = ["CHART_IDS", "render"]
+
+CHART_IDS = ("chart-targets", "chart-condition", "chart-level", "chart-inpatients",
+             "chart-criteria", "chart-missing")
+COLOURS = {"up": "#c0392b", "down": "#27ae60", "stay": "#7f8c8d", "failed": "#2c3e50",
+           "unknown": "#bdc3c7"}
+FONT = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, WenQuanYi Zen Hei, sans-serif"
+CSS = """
+body{font-family:FONT;margin:2em auto;max-width:1100px;color:#222;line-height:1.45}
+h1,h2{font-weight:600} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.en{color:#555;font-weight:400} table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;font-size:.9em}
+td.n{text-align:right;font-variant-numeric:tabular-nums} th{background:#f4f6f7}
+.note{font-size:.85em;color:#555} .warn{background:#fdecea;padding:.5em}
+.disclaimer{background:#fef9e7;border-left:4px solid #f1c40f;padding:.6em 1em}
+code{font-size:.85em} td:last-child{white-space:nowrap}
+""".replace("FONT", FONT)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _bi(lab: dict[str, str] | None, sep: str = " ") -> str:
+    """Chinese then English, escaped."""
+    if not lab:
+        return ""
+    return f'{_e(lab["zh"])}{sep}<span class="en">{_e(lab["en"])}</span>'
+
+
+def _plain(lab: dict[str, str] | None) -> str:
+    return f'{lab["zh"]} {lab["en"]}' if lab else ""
+
+
+def _tick(lab: dict[str, str]) -> str:
+    """A short two-line axis label: the names without their parentheses."""
+    return f'{lab["zh"].split("（")[0]}<br>{lab["en"].split(" (")[0]}'
+
+
+def _n(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: int = 0) -> str:
+    """A table; the last ``numeric`` columns are right-aligned. Cells are pre-escaped HTML."""
+    th = "".join(f"<th>{h}</th>" for h in head)
+    body = []
+    for row in rows:
+        cells = [f'<td class="n">{c}</td>' if i >= len(row) - numeric else f"<td>{c}</td>"
+                 for i, c in enumerate(row)]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _chart(fig: Any, div_id: str, height: int = 420, left: int = 60) -> str:
+    fig.update_layout(template="plotly_white", height=height, font={"family": FONT},
+                      margin={"l": left, "r": 60, "t": 60, "b": 60},
+                      legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+                      xaxis={"tickangle": 0})
+    out: str = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id,
+                           config={"displaylogo": False, "responsive": True})
+    return out
+
+
+def _stacked(rows: list[dict[str, Any]], div_id: str) -> str:
+    fig = go.Figure()
+    x = [_tick(r["label"]) for r in rows]
+    for d in ("up", "down", "stay", "failed", "unknown"):
+        if any(d in r for r in rows):
+            fig.add_bar(name=_plain(DIRECTIONS[d]), x=x, y=[r.get(d, 0) for r in rows],
+                        marker_color=COLOURS[d])
+    fig.update_layout(barmode="stack", yaxis_title="行数 Rows")
+    return _chart(fig, div_id)
+
+
+def _crosstab_table(rows: list[dict[str, Any]], first: str) -> str:
+    keys = [d for d in ("up", "down", "stay", "failed", "unknown") if any(d in r for r in rows)]
+    head = [first, "行数 Rows", *(_bi(DIRECTIONS[k]) for k in keys)]
+    body = [[_bi(r["label"]), _n(r["rows"]), *(_n(r.get(k, 0)) for k in keys)] for r in rows]
+    return _table(head, body, numeric=len(keys) + 1)
+
+
+def _cite(c: dict[str, str]) -> str:
+    return (f'<p class="note">{_e(c["title"])}（<code>{_e(c["file"])}</code>），'
+            f'{_e(c["clause"])}：“{_e(c["quote"])}”</p>')
+
+
+def _indicators(t: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per bar: name, actual rate, rules' rate, goals, table row."""
+    out: list[dict[str, Any]] = []
+    down, clinic = t.get("down_transfer"), t.get("outpatient_down")
+    if down:
+        out.append({"x": "住院下转率<br>Inpatient down-transfer", "rate": down["rate"],
+                    "rules": None, "goals": down["targets"], "name": down["name"],
+                    "whole": down["eligible"], "part": down["transferred"],
+                    "clause": down["citation"]["clause"]})
+    if clinic:
+        out.append({"x": "门诊下转率<br>Outpatient down-transfer", "rate": clinic["rate"],
+                    "rules": _ratio(clinic["rules_eligible"], clinic["rows"]),
+                    "goals": clinic["targets"], "name": clinic["name"], "whole": clinic["rows"],
+                    "part": clinic["transferred"], "clause": clinic["citation"]["clause"]})
+    for cap in t["up_referral"]["caps"]:
+        zh, en = cap["label"]["zh"], cap["label"]["en"].lower()
+        out.append({"x": f"{zh}上转率<br>Up-referral, {en}", "rate": cap["rate"],
+                    "rules": cap["rules_rate"], "goals": [cap],
+                    "name": {"zh": f"{zh}向上转诊率", "en": f"Up-referral rate, {en}"},
+                    "whole": cap["rows"], "part": cap["referred"],
+                    "clause": t["up_referral"]["citation"]["clause"]})
+    return out
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _goal(g: dict[str, Any]) -> str:
+    return f'{g["year"]} {"≥" if g["kind"] == "at_least" else "≤"}{g["value"]:.0%}'
+
+
+def _targets(t: dict[str, Any]) -> str:
+    if not t.get("available"):
+        return ('<p class="note">输入中没有 <code>actual_transfer</code> 列，无法计算。'
+                '<span class="en">The input has no <code>actual_transfer</code> column; '
+                'these rates cannot be computed.</span></p>')
+    items = _indicators(t)
+    x = [i["x"] for i in items]
+    fig = go.Figure()
+    fig.add_bar(name="实际 Actual", x=x, y=[i["rate"] for i in items], marker_color="#2980b9",
+                text=[_pct(i["rate"]) for i in items], textposition="outside")
+    fig.add_bar(name="规则判定 Rules' view", x=x, y=[i["rules"] for i in items],
+                marker_color="#aed6f1",
+                text=[_pct(i["rules"]) if i["rules"] is not None else "" for i in items],
+                textposition="outside")
+    fig.add_scatter(name="目标/上限 Target / cap", x=[None], y=[None], mode="lines",
+                    line={"color": "#e67e22", "width": 3})
+    for pos, item in enumerate(items):
+        for goal in item["goals"]:
+            fig.add_shape(type="line", x0=pos - 0.45, x1=pos + 0.45, y0=goal["value"],
+                          y1=goal["value"], line={"color": "#e67e22", "width": 3})
+            fig.add_annotation(x=pos + 0.45, y=goal["value"], text=_goal(goal), showarrow=False,
+                               xanchor="right", yanchor="bottom", font={"color": "#e67e22"})
+    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "title": "比例 Rate",
+                                              "rangemode": "tozero"})
+    head = ["指标 Indicator", "分母 Denominator", "分子 Numerator", "实际 Actual",
+            "规则判定 Rules' view", "目标 Target", "条款 Clause"]
+    rows = [[_bi(i["name"]), _n(i["whole"]), _n(i["part"]), _pct(i["rate"]), _pct(i["rules"]),
+             "；".join(_goal(g) for g in i["goals"]), _e(i["clause"])] for i in items]
+    parts = [_chart(fig, "chart-targets"), _table(head, rows, numeric=0),
+             '<p class="note">“规则判定”：门诊为符合下转标准者的比例，上转为规则建议上转者的比例'
+             '（规则建议的上转以能提供所需诊治的最低级别为目标）。'
+             '<span class="en">"Rules\' view": for outpatients, the share meeting the '
+             'down-transfer criteria; for up-referral, the share the rules advise to go up (an up '
+             'rule targets the lowest level able to give the care, so a patient already there is '
+             'not sent further up).</span></p>']
+    down = t.get("down_transfer")
+    if down:
+        parts.append(_cite(down["citation"]))
+        other, held = down["transferred_not_eligible"], down["transferred_not_eligible_withheld"]
+        ratio = _pct(down["clause_ratio"])
+        parts.append(
+            f'<p class="note">另有 {_n(other)} 名规则判定不符合下转标准的住院患者被下转'
+            f'（其中 {_n(held)} 名因缺项暂缓）；按条款字面（全部下转人数 ÷ 符合标准人数）'
+            f'为 {ratio}。<span class="en">A further {_n(other)} inpatients the rules did not '
+            f'find eligible were transferred down ({_n(held)} of them withheld for missing '
+            f"facts); by the clause's literal ratio (all down-transfers ÷ those meeting the "
+            f"criteria) the rate is {ratio}.</span></p>")
+    clinic = t.get("outpatient_down")
+    if clinic:
+        parts.append(f'<p class="note">{_bi(clinic["note"])}</p>')
+    parts.append(_cite(t["up_referral"]["citation"]))
+    parts.append(f'<p class="note">{_bi(t["up_referral"]["note"])}</p>')
+    return "".join(parts)
+
+
+def _inpatients(ip: dict[str, Any]) -> str:
+    if not ip.get("available"):
+        return ('<p class="note">输入中没有 <code>visit_type</code> 列，无法识别住院患者。'
+                '<span class="en">The input has no <code>visit_type</code> column, so '
+                'inpatients cannot be identified.</span></p>')
+    rows = [*ip["by_level"], *(r for r in ip["by_condition"] if r["rows"])]
+    fig = go.Figure()
+    x = [_tick(r["label"]) for r in rows]
+    fig.add_bar(name="符合下转标准 Meet the down criteria", x=x, y=[r["share"] for r in rows],
+                marker_color=COLOURS["down"])
+    fig.add_bar(name="满足但因缺项暂缓 Met but withheld (missing facts)", x=x,
+                y=[r["withheld_share"] for r in rows], marker_color="#f5b041")
+    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "title": "比例 Share"})
+    head = ["分组 Group", "住院患者 Inpatients", "符合下转标准 Eligible", "比例 Share",
+            "暂缓 Withheld", "比例 Share"]
+    body = [[_bi({"zh": "合计", "en": "All"}), _n(ip["rows"]), _n(ip["eligible"]),
+             _pct(ip["share"]), _n(ip["withheld"]), _pct(ip["withheld_share"])]]
+    body += [[_bi(r["label"]), _n(r["rows"]), _n(r["eligible"]), _pct(r["share"]),
+              _n(r["withheld"]), _pct(r["withheld_share"])] for r in rows]
+    note = (f'<p class="note">住院患者指二、三级医院 visit_type = inpatient 的患者；基层住院患者 '
+            f'{_n(ip["inpatients_at_primary"])} 名不计入（基层无法再下转）。'
+            f'<span class="en">Inpatients are patients with visit_type = inpatient at secondary '
+            f'or tertiary level; {_n(ip["inpatients_at_primary"])} inpatients at primary level '
+            f'are left out (there is no lower level).</span></p>')
+    return _chart(fig, "chart-inpatients") + _table(head, body, numeric=5) + note
+
+
+def _bars(labels: list[str], values: list[int], div_id: str, hover: list[str]) -> str:
+    fig = go.Figure()
+    fig.add_bar(x=values[::-1], y=labels[::-1], orientation="h", marker_color="#5d6d7e",
+                hovertext=hover[::-1], text=[_n(v) for v in values[::-1]],
+                textposition="outside", cliponaxis=False)
+    fig.update_layout(xaxis_title="行数 Rows", showlegend=False)
+    return _chart(fig, div_id, height=max(300, 28 * len(labels) + 100), left=420)
+
+
+def _short(text: str, n: int = 28) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _criteria(items: list[dict[str, Any]]) -> str:
+    labels = [f'{r["rule"]} {_short(r["title"]["zh"]) if r["title"] else ""}' for r in items]
+    hover = [r["title"]["en"] if r["title"] else r["rule"] for r in items]
+    body = [[f'<code>{_e(r["rule"])}</code>', _e(r["criterion"] or ""),
+             _bi(DIRECTIONS.get(r["direction"] or "", None)), _bi(r["title"], "<br>"),
+             _n(r["rows"]), _pct(r["share"])] for r in items]
+    head = ["规则 Rule", "标准 Criterion", "方向 Direction", "标题 Title", "行数 Rows",
+            "占已评估 Of evaluated"]
+    return (_bars(labels, [r["rows"] for r in items], "chart-criteria", hover)
+            + _table(head, body, numeric=2))
+
+
+def _missing(items: list[dict[str, Any]]) -> str:
+    labels = [f'{r["fact"]} {_short(r["label"]["zh"], 20) if r["label"] else ""}' for r in items]
+    hover = [r["label"]["en"] if r["label"] else r["fact"] for r in items]
+    body = [[f'<code>{_e(r["fact"])}</code>', _bi(r["label"], "<br>"), _n(r["rows"]),
+             _pct(r["share"])] for r in items]
+    head = ["事实 Fact", "含义 Meaning", "行数 Rows", "占已评估 Of evaluated"]
+    return (_bars(labels, [r["rows"] for r in items], "chart-missing", hover)
+            + _table(head, body, numeric=2))
+
+
+def _failures(f: dict[str, Any]) -> str:
+    codes = _table(["代码 Code", "含义 Meaning", "行数 Rows"],
+                   [[f'<code>{_e(c["code"])}</code>', _bi(c["label"]), _n(c["rows"])]
+                    for c in f["codes"]], numeric=1)
+    facts = _table(["事实 Fact", "代码 Code", "含义 Meaning", "行数 Rows"],
+                   [[f'<code>{_e(c["fact"])}</code>', f'<code>{_e(c["code"])}</code>',
+                     _bi(c["label"]), _n(c["rows"])] for c in f["facts"]], numeric=1)
+    return (f'<p>校验未通过的行：{_n(f["rows"])}<span class="en"> — rows that failed '
+            f'validation: {_n(f["rows"])}</span></p>{codes}{facts}')
+
+
+def _source(data: dict[str, Any]) -> str:
+    src, rows = data["source"], data["rows"]
+    meta = _table(["项目 Item", "值 Value"], [
+        ["输入 Input", _e(src["input"] or "—")], ["后端 Backend", _e(src["backend"] or "—")],
+        ["版本 referral-rules version", _e(src["version"] or "—")],
+        ["总行数 Rows", _n(rows["total"])], ["已评估 Evaluated (ok)", _n(rows["ok"])],
+        ["校验未通过 Failed validation", _n(rows["failed"])],
+        ["完整 Complete", _n(rows["complete"])], ["不完整 Incomplete", _n(rows["incomplete"])],
+    ])
+    rulesets = _table(["规则集 Ruleset", "版本 Version", "sha256"],
+                      [[_e(r["id"]), _e(r["version"]), f'<code>{_e(r["sha256"])}</code>']
+                       for r in src["rulesets"]]) if src["rulesets"] else \
+        ('<p class="note">输出中未记录规则集。<span class="en">No rulesets recorded in the '
+         'output.</span></p>')
+    warn = ""
+    if src["labels_from_same_rulesets"] is False:
+        warn = ('<p class="warn">本报告的标题和标签来自与批处理不同版本的规则集。'
+                '<span class="en">Titles and labels come from rulesets other than those the '
+                'batch used.</span></p>')
+    if src["rows_match_metadata"] is False:
+        warn += ('<p class="warn">行数与输出元数据不一致。<span class="en">The row count does not '
+                 'match the output metadata.</span></p>')
+    return meta + warn + rulesets
+
+
+def render(data: dict[str, Any]) -> str:
+    """The page for ``Report.to_dict()`` data."""
+    disclaimer = f'<p class="disclaimer">{_bi(data["disclaimer"], "<br>")}</p>'
+    direction = _table(["方向 Direction", "行数 Rows", "占总行数 Share"],
+                       [[_bi(r["label"]), _n(r["rows"]), _pct(r["share"])]
+                        for r in data["direction"]], numeric=2)
+    urgency = _table(["紧急程度 Urgency", "行数 Rows", "占上转 Of up"],
+                     [[_bi(r["label"]), _n(r["rows"]), _pct(r["share_of_up"])]
+                      for r in data["urgency"]], numeric=2)
+    setting = _crosstab_table(data["by_setting"], "场景 Setting")
+    sections = [
+        ("数据与规则集", "Data and rulesets", _source(data)),
+        ("转诊方向", "Direction", direction + urgency + setting),
+        ("指标与目标（林口县实施方案）", "Indicators against the targets (seed 002)",
+         _targets(data["targets"])),
+        ("符合下转标准的住院患者", "Inpatients meeting the down-transfer criteria",
+         _inpatients(data["inpatients"])),
+        ("按病种的转诊方向", "Direction by condition",
+         _stacked(data["by_condition"], "chart-condition")
+         + _crosstab_table(data["by_condition"], "病种 Condition")
+         + '<p class="note">多病种患者在每个病种下各计一次。<span class="en">A patient with '
+           'several conditions counts once under each.</span></p>'),
+        ("按医疗机构级别的转诊方向", "Direction by care level",
+         _stacked(data["by_level"], "chart-level")
+         + _crosstab_table(data["by_level"], "级别 Level")),
+        ("最常满足的标准", "Criteria met most often", _criteria(data["top_criteria"])),
+        ("导致结论不完整的缺失信息", "Missing facts that leave decisions incomplete",
+         _missing(data["top_missing_facts"])),
+        ("校验未通过", "Validation failures", _failures(data["failures"])),
+    ]
+    body = "".join(f"<h2>{_e(zh)} <span class=\"en\">{_e(en)}</span></h2>{content}"
+                   for zh, en, content in sections)
+    title = _plain(data["title"])
+    return (f'<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n"
+            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
+            f'<h1>{_bi(data["title"], "<br>")}</h1>\n{disclaimer}\n{body}\n'
+            f'<p class="note">{_e(data["format"])} · {_e(SEED002["file"])}</p>\n'
+            f"{disclaimer}\n</body>\n</html>\n")

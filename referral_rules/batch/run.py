@@ -1,0 +1,262 @@
+"""The local batch run: every core, restartable, one Parquet file out.
+
+The parent reads the input in chunks of an exact number of rows and hands each chunk (as Arrow
+IPC bytes) to a pool of worker processes (``forkserver``; each builds its ``Screener`` once, in
+the pool initializer). A worker writes its chunk's decisions to ``OUTPUT.parts/part-NNNNNN.arrow``
+atomically (temporary name, then rename). ``OUTPUT.parts/manifest.json`` records what the parts
+were made from (the input's sha256, the rules' sha256, the chunk size, the backend, the column
+plan); a rerun with the same manifest skips the parts already there, so an interrupted run
+resumes without duplicates. The parent appends the parts to a temporary output file in order
+as they arrive; when the last is in, it renames the file over OUTPUT and removes the parts
+(``_parts.py``).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+from .. import __version__
+from ..engine import available
+from ..evaluate import Backend
+from ..ir import Bundle
+from ..link import load_rulesets
+from ._parts import Assembler, OutputWriter, open_parts, write_part
+from .columns import Plan, load_mapping, plan_columns
+from .errors import BatchFailed, BatchUsageError
+from .screen import Screener, metadata, output_schema, rules_digest
+from .source import Source, exact_chunks, open_input
+
+__all__ = ["BatchOptions", "BatchResult", "prepare", "report_columns", "run_batch"]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to screen and how.
+
+    Attributes:
+        input: a ``.parquet`` or ``.csv`` file, one patient per row.
+        output: the Parquet file to write.
+        rules: the rules directory (or a Bundle already loaded from one: worker processes
+            load ``bundle.directory`` and check it has not changed).
+        backend: ``durable``, ``python`` or ``auto`` (durable_rules when importable).
+        workers: worker processes (default: every core); 1 screens in this process.
+        chunk_rows: rows per part (the unit of restart and of work handed to a worker).
+        id_columns: columns carried through untouched (default: ``patient_id`` if present).
+        columns: a column-mapping YAML file, ``{input column: fact name}``.
+        progress: show a progress bar on stderr (only when it is a terminal).
+    """
+
+    input: Path
+    output: Path
+    rules: str | Path | Bundle = Path("rulesets")
+    backend: Backend = "auto"
+    workers: int | None = None
+    chunk_rows: int = 25_000
+    id_columns: tuple[str, ...] = ()
+    columns: Path | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a run did."""
+
+    output: Path
+    rows: int
+    failed: int  # rows with ok=false
+    backend: str
+    seconds: float
+    parts_reused: int
+    unknown_columns: tuple[str, ...] = field(default=())
+
+
+def prepare(options: BatchOptions) -> tuple[Source, Plan, Bundle]:
+    """Open the input, load the rules and the mapping, and plan the columns."""
+    if options.chunk_rows < 1:
+        msg = f"chunk size must be at least 1 (got {options.chunk_rows})"
+        raise BatchUsageError(msg)
+    source = open_input(options.input)
+    if options.output.resolve() == source.path.resolve():
+        msg = "the output must not be the input file"
+        raise BatchUsageError(msg)
+    bundle = options.rules if isinstance(options.rules, Bundle) else load_rulesets(options.rules)
+    mapping = load_mapping(options.columns, bundle.vocabulary) if options.columns else None
+    plan = plan_columns(source.names, bundle.vocabulary, mapping, options.id_columns)
+    return source, plan, bundle
+
+
+def report_columns(plan: Plan, err: IO[str]) -> None:
+    """Say once which input columns are ignored and which mapping entries found nothing."""
+    if plan.unknown:
+        err.write(f"ignored {len(plan.unknown)} column(s) that are not facts: "
+                  f"{', '.join(plan.unknown)}\n")
+    if plan.unmatched:
+        err.write(f"column mapping: not in the input: {', '.join(plan.unmatched)}\n")
+
+
+def run_batch(options: BatchOptions, stderr: IO[str] | None = None) -> BatchResult:
+    """Screen every row of ``options.input`` into ``options.output``.
+
+    Raises:
+        RulesetError: the rules or the column mapping are invalid.
+        BatchUsageError: the input or the options do not fit together.
+        BatchFailed: a worker died; rerun to resume from the parts written.
+    """
+    err = stderr or sys.stderr
+    started = time.perf_counter()
+    source, plan, bundle = prepare(options)
+    report_columns(plan, err)
+    backend: Backend = "durable" if options.backend == "durable" or (
+        options.backend == "auto" and available()) else "python"
+    digest = rules_digest(bundle)
+    parts = options.output.with_name(options.output.name + ".parts")
+    manifest = {"format": 1, "version": __version__, "input": source.fingerprint(),
+                "rules_sha256": digest, "backend": backend, "chunk_rows": options.chunk_rows,
+                "plan": plan.to_dict()}
+    done = open_parts(parts, manifest, err)
+    schema = output_schema(source.schema, plan)
+
+    def open_output(rows: int) -> OutputWriter:
+        meta = metadata(bundle, backend, plan, source.path.name, rows, "local")
+        return OutputWriter(options.output, schema.with_metadata(meta))
+
+    assembler = Assembler(parts, open_output, source.rows)
+    workers = max(1, options.workers or os.cpu_count() or 1)
+    if source.rows is not None:
+        workers = min(workers, max(1, -(-source.rows // options.chunk_rows) - len(done)))
+    bar = _progress(source.rows, options.progress and err.isatty(), err)
+    chunks = _Chunks(source, plan, options.chunk_rows, done, bar, assembler)
+    try:
+        if workers == 1:
+            _STATE.update(screener=Screener(bundle, backend, plan), parts=parts)
+            try:
+                for index, batch in chunks:
+                    bar.update(_screen(index, batch, options.chunk_rows))
+                    assembler.add(index)
+            finally:
+                _STATE.pop("screener").close()
+        else:
+            args = (str(Path(bundle.directory).resolve()), backend, plan, digest, str(parts))
+            _pool(workers, args, chunks, options.chunk_rows, bar, assembler)
+    except BaseException:
+        assembler.abort()
+        raise
+    finally:
+        bar.close()
+    out = assembler.finish(chunks.count)
+    return BatchResult(options.output, out.rows, out.failed, backend,
+                       time.perf_counter() - started, len(done), plan.unknown)
+
+
+class _Chunks:
+    """The input's chunks still to screen; chunks already done go straight to the assembler."""
+
+    def __init__(self, source: Source, plan: Plan, size: int, done: set[int], bar: Any,
+                 assembler: Assembler) -> None:
+        self.batches = exact_chunks(source.batches(plan.columns, size), size)
+        self.done = done
+        self.bar = bar
+        self.assembler = assembler
+        self.count = 0  # chunks seen so far (all of them once iteration ends)
+
+    def __iter__(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        for index, batch in enumerate(self.batches):
+            self.count = index + 1
+            if index in self.done:
+                self.bar.update(batch.num_rows)
+                self.assembler.add(index)
+                continue
+            yield index, batch
+
+
+def _pool(workers: int, args: tuple[Any, ...], chunks: _Chunks, size: int, bar: Any,
+          assembler: Assembler) -> None:
+    context = multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=args)
+    pending: dict[Future[int], int] = {}
+
+    def collect(finished: set[Future[int]]) -> None:
+        for future in sorted(finished, key=pending.__getitem__):
+            bar.update(future.result())
+            assembler.add(pending.pop(future))
+
+    try:
+        for index, batch in chunks:
+            pending[pool.submit(_screen_ipc, index, _to_ipc(batch), size)] = index
+            while len(pending) >= 2 * workers:
+                collect(wait(pending, return_when=FIRST_COMPLETED)[0])
+        while pending:
+            collect(wait(pending, return_when=FIRST_COMPLETED)[0])
+    except BrokenProcessPool as exc:
+        msg = "a worker process died; the parts written so far are kept: rerun to resume"
+        raise BatchFailed(msg) from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- in the worker processes ----------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def _init(rules: str, backend: Backend, plan: Plan, digest: str, parts: str) -> None:
+    """Build this process's Screener once (the pool initializer)."""
+    bundle = load_rulesets(rules)
+    if rules_digest(bundle) != digest:
+        msg = "the rules changed while the batch was running"
+        raise BatchFailed(msg)
+    _STATE["screener"] = Screener(bundle, backend, plan)
+    _STATE["parts"] = Path(parts)
+    gc.freeze()  # the rules and the engine live as long as the process: never scan them
+
+
+def _screen_ipc(index: int, data: bytes, size: int) -> int:
+    with pa.ipc.open_stream(data) as reader:
+        batch = reader.read_next_batch()
+    return _screen(index, batch, size)
+
+
+def _screen(index: int, batch: pa.RecordBatch, size: int) -> int:
+    """Screen one chunk and write it as a part; return its row count."""
+    screener: Screener = _STATE["screener"]
+    out = screener.screen(batch, index * size)
+    write_part(_STATE["parts"], index, out)
+    return int(out.num_rows)
+
+
+def _to_ipc(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue())
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int | None, show: bool, err: IO[str]) -> Any:
+    """A tqdm bar on ``err`` (rows only: never an identifier), or nothing."""
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" rows", unit_scale=True, file=err, desc="screening",
+                dynamic_ncols=True)

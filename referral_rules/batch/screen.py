@@ -1,0 +1,214 @@
+"""The per-batch function: an Arrow batch of patients in, an Arrow batch of decisions out.
+
+The local run and Spark call the same ``Screener.screen``, so their outputs are identical. A
+``Screener`` holds one ``Engine`` (built once per process); a row whose facts do not fit the
+vocabulary gets ``ok=false`` and its issues as JSON, and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+from .. import __version__
+from ..decision import Decision
+from ..errors import FactIssue, FactsError
+from ..evaluate import Backend, Engine
+from ..ir import Bundle
+from .columns import CONDITIONS, Plan, read_cells
+
+__all__ = ["Screener", "metadata", "output_schema", "rules_digest", "ruleset_refs"]
+
+_STR = pa.string()
+_LIST = pa.list_(pa.string())
+_FIELDS = (
+    pa.field("row", pa.int64(), nullable=False), pa.field("ok", pa.bool_(), nullable=False),
+    pa.field("error", _STR), pa.field("conditions", _LIST), pa.field("direction", _STR),
+    pa.field("urgency", _STR), pa.field("current_level", _STR), pa.field("target_level", _STR),
+    pa.field("fired", _LIST), pa.field("criteria", _LIST), pa.field("records", _LIST),
+    pa.field("refusal", _STR), pa.field("missing_facts", _LIST), pa.field("complete", pa.bool_()),
+    pa.field("down_withheld", pa.bool_()),
+)
+_Issue = dict[str, object]
+_SLICE = 512  # rows whose records are built and evaluated together (they stay in cache)
+
+
+def ruleset_refs(bundle: Bundle) -> list[dict[str, str]]:
+    """The files a batch is screened with (as in ``Decision.rulesets``): facts, policy, rulesets."""
+    out = [{"id": "facts", "version": bundle.vocabulary.version,
+            "sha256": bundle.vocabulary_sha256},
+           {"id": "policy", "version": bundle.policy.spec.version, "sha256": bundle.policy.sha256}]
+    out.extend({"id": rs.id, "version": rs.version, "sha256": rs.sha256}
+               for rs in bundle.rulesets.values())
+    return out
+
+
+def rules_digest(bundle: Bundle) -> str:
+    """One sha256 over every rules file's sha256 (restart manifests compare it)."""
+    text = json.dumps(ruleset_refs(bundle), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def output_schema(input_schema: pa.Schema, plan: Plan) -> pa.Schema:
+    """Id and carried columns with their input types, then the decision columns."""
+    fields = [input_schema.field(name) for name in plan.ids]
+    fields += [input_schema.field(column).with_name(name) for column, name in plan.carried]
+    return pa.schema([*fields, *_FIELDS])
+
+
+def metadata(bundle: Bundle, backend: str, plan: Plan, input_name: str, rows: int,
+             engine: str) -> dict[bytes, bytes]:
+    """Key-value metadata of an output file (values are text; lists and objects are JSON)."""
+    values = {
+        "rulesets": json.dumps(ruleset_refs(bundle), separators=(",", ":")),
+        "rules_sha256": rules_digest(bundle),
+        "backend": backend,
+        "engine": engine,
+        "version": __version__,
+        "input": input_name,
+        "rows": str(rows),
+        "id_columns": json.dumps(list(plan.ids), ensure_ascii=False),
+        "unknown_columns": json.dumps(list(plan.unknown), ensure_ascii=False),
+        "column_mapping": json.dumps({c: f for c, f in plan.facts if c != f}, ensure_ascii=False,
+                                     sort_keys=True),
+    }
+    return {f"referral_rules.{k}".encode(): v.encode() for k, v in values.items()}
+
+
+class Screener:
+    """Screens Arrow batches with one engine. Build one per process; not thread-safe to share.
+
+    Args:
+        bundle: the rules, from ``load_rulesets``.
+        backend: ``durable``, ``python`` or ``auto``.
+        plan: what each input column is (``plan_columns``).
+    """
+
+    def __init__(self, bundle: Bundle, backend: Backend, plan: Plan) -> None:
+        self.bundle = bundle
+        self.plan = plan
+        self.engine = Engine(bundle, backend)
+        self.backend = self.engine.backend
+        self._all = self.engine.conditions
+        self._conditions: dict[Any, tuple[tuple[str, ...] | None, _Issue | None]] = {}
+
+    def close(self) -> None:
+        """Release the engine's handles."""
+        self.engine.close()
+
+    def screen(self, batch: pa.RecordBatch, rows: pa.Array | int) -> pa.RecordBatch:
+        """Decisions for every row of ``batch``, in order.
+
+        Args:
+            batch: input rows (at least the plan's columns).
+            rows: the 0-based input row index of each row, or that of the first row.
+        """
+        n = batch.num_rows
+        row = pa.array(range(rows, rows + n), pa.int64()) if isinstance(rows, int) else rows
+        cells = read_cells(batch, self.plan, self.engine.vocabulary)
+        cast_issues = cells.issues
+        conditions = self._parse_conditions(batch, n)
+        evaluate = self.engine.evaluate
+        cols: dict[str, list[Any]] = {f.name: [] for f in _FIELDS[1:]}
+        ok, error, conds = cols["ok"], cols["error"], cols["conditions"]
+        append = [cols[f.name].append for f in _FIELDS[4:]]
+        for start in range(0, n, _SLICE):
+            for i, record in enumerate(cells.records(start, min(n, start + _SLICE)), start):
+                selected, cond_issue = conditions[i]
+                issues: list[_Issue] = [] if cond_issue is None else [cond_issue]
+                bad = cast_issues.get(i)  # cells that could not be cast are left out of record
+                if bad:
+                    issues.extend(b.to_dict() for b in bad)
+                decision: Decision | None = None
+                if not issues:
+                    try:
+                        decision = evaluate(record, selected)
+                    except FactsError as exc:
+                        issues.extend(x.to_dict() for x in exc.issues)
+                else:
+                    issues.extend(_validation_issues(self.engine, record))
+                conds.append(None if cond_issue else list(selected or self._all))
+                if decision is None:
+                    ok.append(False)
+                    error.append(_dump(issues))
+                    for add in append:
+                        add(None)
+                    continue
+                ok.append(True)
+                error.append(None)
+                for add, value in zip(append, _columns(decision), strict=True):
+                    add(value)
+        arrays = [batch.column(name) for name in self.plan.ids]
+        arrays += [batch.column(column) for column, _ in self.plan.carried]
+        arrays.append(row)
+        arrays.extend(pa.array(cols[f.name], f.type) for f in _FIELDS[1:])
+        return pa.RecordBatch.from_arrays(arrays, schema=output_schema(batch.schema, self.plan))
+
+    def _parse_conditions(self, batch: pa.RecordBatch, n: int
+                          ) -> list[tuple[tuple[str, ...] | None, _Issue | None]]:
+        """Per row: the rulesets to evaluate (None: all) and an issue for unknown ids."""
+        if self.plan.conditions is None:
+            return [(None, None)] * n
+        cache = self._conditions
+        out = []
+        for value in batch.column(self.plan.conditions).to_pylist():
+            key = tuple(value) if isinstance(value, list) else value
+            hit = cache.get(key)
+            if hit is None:
+                hit = self._condition(value)
+                if len(cache) < 4096:
+                    cache[key] = hit
+            out.append(hit)
+        return out
+
+    def _condition(self, value: object) -> tuple[tuple[str, ...] | None, _Issue | None]:
+        if value is None:
+            return None, None
+        items: Sequence[object] = value.split(",") if isinstance(value, str) else (
+            value if isinstance(value, list) else [value])
+        names = [str(x).strip() for x in items if x is not None and str(x).strip()]
+        if not names:
+            return None, None
+        unknown = [x for x in names if x not in self._all]
+        if unknown:
+            known = ", ".join(self._all)
+            close = difflib.get_close_matches(unknown[0], list(self._all), n=1)
+            return None, {"fact": CONDITIONS, "code": "unknown-condition",
+                          "message": f"unknown condition '{unknown[0]}'; loaded: {known}",
+                          "suggestion": f"did you mean '{close[0]}'?" if close else None}
+        wanted = set(names)
+        return tuple(c for c in self._all if c in wanted), None
+
+
+def _validation_issues(engine: Engine, record: dict[str, Any]) -> list[_Issue]:
+    """The vocabulary's issues with the rest of a row that already failed (cells, conditions)."""
+    try:
+        engine.validate(record)
+    except FactsError as exc:
+        return [x.to_dict() for x in exc.issues]
+    return []
+
+
+def _dump(issues: list[_Issue]) -> str:
+    issues.sort(key=lambda d: tuple(str(d.get(k) or "") for k in FactIssue.__dataclass_fields__))
+    return json.dumps(issues, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _columns(d: Decision) -> tuple[Any, ...]:
+    """direction … down_withheld of one decision, in ``_FIELDS`` order."""
+    fired = d.fired
+    return (
+        d.direction, d.urgency, d.current_level, d.target_level,
+        [r.id for r in fired],
+        sorted({r.criterion for r in fired if r.criterion is not None}),
+        [r.id for r in d.records],
+        d.refusal.status,
+        [m.fact for m in d.missing_facts],
+        d.complete,
+        any(r.code == "down_withheld" for r in d.reasons),
+    )

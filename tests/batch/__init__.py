@@ -1,0 +1,1 @@
+"""Tests of the batch package: population generator, runner, report."""

@@ -1,0 +1,281 @@
+"""The indicators report, on a batch output built here with the Engine (not the batch runner).
+
+The output table follows the batch output schema: carried-through columns, then row, ok, error,
+conditions, direction, urgency, current_level, target_level, fired, criteria, records, refusal,
+missing_facts, complete, down_withheld. Every figure is checked against a count made here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+import pytest
+
+from referral_rules import Bundle, Engine, FactsError
+from referral_rules.batch.population import population_table
+from referral_rules.batch.report import REPORT_COLUMNS, Report, build_report
+from referral_rules.batch.report_html import CHART_IDS
+
+SEED002 = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "002_6876a39a3ce6a95e.txt"
+LIST = pa.list_(pa.string())
+DECISION_FIELDS = [
+    ("row", pa.int64()), ("ok", pa.bool_()), ("error", pa.string()), ("conditions", LIST),
+    ("direction", pa.string()), ("urgency", pa.string()), ("current_level", pa.string()),
+    ("target_level", pa.string()), ("fired", LIST), ("criteria", LIST), ("records", LIST),
+    ("refusal", pa.string()), ("missing_facts", LIST), ("complete", pa.bool_()),
+    ("down_withheld", pa.bool_()),
+]
+SCHEMA = pa.schema([("patient_id", pa.string()), ("actual_transfer", pa.string()),
+                    ("visit_type", pa.string()), *DECISION_FIELDS])
+CARRIED = ("patient_id", "conditions", "actual_transfer")
+BAD = [  # hand-made rows that fail validation, besides the population's own bad values
+    {"patient_id": "BAD-1", "conditions": "hypertension", "actual_transfer": "none",
+     "care_level": "primary", "visit_type": "follow_up", "sbp": 1800.0, "dbp": 95.0},
+    {"patient_id": "BAD-2", "conditions": "diabetes", "actual_transfer": "up",
+     "care_level": None, "visit_type": "follow_up", "blood_glucose": 8.0},
+    {"patient_id": "BAD-3", "conditions": "chest_pain", "actual_transfer": "none",
+     "care_level": "secondary", "visit_type": "outpatient"},
+]
+
+
+def screen(rows: list[dict[str, Any]], python: Engine, durable: Engine) -> list[dict[str, Any]]:
+    """What the batch writes for each row (the first 40 rows on durable_rules)."""
+    out = []
+    for i, r in enumerate(rows):
+        conditions = str(r["conditions"]).split(",")
+        facts = {k: v for k, v in r.items() if k not in CARRIED and v is not None}
+        row: dict[str, Any] = {"patient_id": r["patient_id"],
+                               "actual_transfer": r["actual_transfer"],
+                               "visit_type": r.get("visit_type"), "row": i,
+                               "conditions": conditions}
+        try:
+            d = (durable if i < 40 else python).evaluate(facts, conditions)
+        except FactsError as exc:
+            out.append({**row, "ok": False,
+                        "error": json.dumps([x.to_dict() for x in exc.issues])})
+            continue
+        out.append({**row, "ok": True, "direction": d.direction, "urgency": d.urgency,
+                    "current_level": d.current_level, "target_level": d.target_level,
+                    "fired": list(d.fired_ids),
+                    "criteria": sorted({f.criterion for f in d.fired if f.criterion}),
+                    "records": list(d.record_ids), "refusal": d.refusal.status,
+                    "missing_facts": [m.fact for m in d.missing_facts],
+                    "complete": d.complete,
+                    "down_withheld": any(x.code == "down_withheld" for x in d.reasons)})
+    return out
+
+
+def refs(bundle: Bundle) -> list[dict[str, str]]:
+    return [{"id": "facts", "version": bundle.vocabulary.version,
+             "sha256": bundle.vocabulary_sha256},
+            {"id": "policy", "version": bundle.policy.spec.version,
+             "sha256": bundle.policy.sha256},
+            *({"id": rs.id, "version": rs.version, "sha256": rs.sha256}
+              for rs in bundle.rulesets.values())]
+
+
+@pytest.fixture(scope="module")
+def rows(bundle: Bundle, python_engine: Engine, durable: Engine) -> list[dict[str, Any]]:
+    patients = population_table(900, seed=21, rules=bundle).to_pylist() + BAD
+    return screen(patients, python_engine, durable)
+
+
+@pytest.fixture(scope="module")
+def table(bundle: Bundle, rows: list[dict[str, Any]]) -> pa.Table:
+    meta = {"rulesets": refs(bundle), "backend": "python", "version": "test",
+            "input": "population.parquet", "rows": len(rows)}
+    return pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
+        {"referral_rules": json.dumps(meta)})
+
+
+@pytest.fixture(scope="module")
+def report(bundle: Bundle, table: pa.Table) -> Report:
+    return build_report(table, bundle)
+
+
+@pytest.fixture(scope="module")
+def data(report: Report) -> dict[str, Any]:
+    return report.to_dict()
+
+
+@pytest.fixture(scope="module")
+def page(report: Report) -> str:
+    return report.to_html()
+
+
+def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["ok"]]
+
+
+def _ward(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in _ok(rows) if r["visit_type"] == "inpatient"
+            and r["current_level"] in ("secondary", "tertiary")]
+
+
+def test_report_columns_constant() -> None:
+    """The batch carries these through: inpatient status and what actually happened."""
+    assert REPORT_COLUMNS == ("visit_type", "actual_transfer")
+
+
+def test_report_counts_add_up(data: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """rows = input rows = ok + failed, and every table that partitions the rows sums to it."""
+    total, failed = len(rows), sum(not r["ok"] for r in rows)
+    assert failed >= len(BAD)
+    assert data["rows"]["total"] == total == data["rows"]["ok"] + data["rows"]["failed"]
+    assert data["rows"]["failed"] == failed
+    assert data["rows"]["complete"] + data["rows"]["incomplete"] == data["rows"]["ok"]
+    assert sum(d["rows"] for d in data["direction"]) == total
+    for table in ("by_level", "by_setting"):
+        assert sum(r["rows"] for r in data[table]) == total, table
+        for r in data[table]:
+            assert r["rows"] == sum(r.get(k, 0) for k in ("up", "down", "stay", "failed"))
+    hand = Counter(r["direction"] if r["ok"] else "failed" for r in rows)
+    assert {d["direction"]: d["rows"] for d in data["direction"]} == {
+        k: hand[k] for k in ("up", "down", "stay", "failed")}
+    for r in data["by_condition"]:
+        mine = [x for x in rows if r["key"] in x["conditions"]]
+        assert r["rows"] == len(mine)
+        assert r["up"] == sum(x["ok"] and x["direction"] == "up" for x in mine)
+    assert data["source"]["rows_match_metadata"] is True
+
+
+def test_report_rates_match_a_hand_count(data: dict[str, Any],
+                                         rows: list[dict[str, Any]]) -> None:
+    """Inpatients meeting the down criteria, and the seed 002 rates, counted by hand."""
+    ward = _ward(rows)
+    eligible = [r for r in ward if r["direction"] == "down"]
+    ip = data["inpatients"]
+    assert ip["rows"] == len(ward) > 0 and ip["eligible"] == len(eligible) > 0
+    assert ip["withheld"] == sum(r["down_withheld"] for r in ward)
+    assert ip["share"] == round(len(eligible) / len(ward), 4)
+    down = data["targets"]["down_transfer"]
+    done = sum(r["actual_transfer"] == "down" for r in eligible)
+    assert (down["eligible"], down["transferred"]) == (len(eligible), done)
+    assert down["rate"] == round(done / len(eligible), 4)
+    assert down["met"] == [{"year": 2017, "met": done / len(eligible) >= 0.2},
+                           {"year": 2020, "met": done / len(eligible) >= 0.5}]
+    for cap in data["targets"]["up_referral"]["caps"]:
+        level = [r for r in _ok(rows) if r["current_level"] == cap["level"]]
+        up = sum(r["actual_transfer"] == "up" for r in level)
+        assert (cap["rows"], cap["referred"]) == (len(level), up)
+        assert cap["rate"] == round(up / len(level), 4)
+        assert cap["rules_up"] == sum(r["direction"] == "up" for r in level)
+    clinic = [r for r in _ok(rows) if r["visit_type"] in ("first_visit", "follow_up")
+              and r["current_level"] in ("secondary", "tertiary")]
+    assert data["targets"]["outpatient_down"]["transferred"] == sum(
+        r["actual_transfer"] == "down" for r in clinic)
+
+
+def test_report_targets_cite_seed_002(data: dict[str, Any]) -> None:
+    """Each target names seed 002's file and clause and quotes it (verbatim, when the seed text
+    is at hand)."""
+    t = data["targets"]
+    down, up = t["down_transfer"]["citation"], t["up_referral"]["citation"]
+    assert (down["clause"], up["clause"]) == ("二（四）1", "二（四）4")
+    assert down["file"] == up["file"] == "002_6876a39a3ce6a95e.txt"
+    assert [g["value"] for g in t["down_transfer"]["targets"]] == [0.2, 0.5]
+    assert [(c["level"], c["value"]) for c in t["up_referral"]["caps"]] == [
+        ("secondary", 0.2), ("primary", 0.3)]
+    if SEED002.exists():
+        text = re.sub(r"\s", "", SEED002.read_text(encoding="utf-8"))
+        for cite in (down, up, t["outpatient_down"]["citation"]):
+            assert cite["quote"] in text
+
+
+def test_report_top_criteria_and_missing_facts(bundle: Bundle, data: dict[str, Any],
+                                               rows: list[dict[str, Any]]) -> None:
+    """Most frequent rules (with zh/en titles) and missing facts (with zh/en labels)."""
+    fired = Counter(f for r in _ok(rows) for f in r["fired"])
+    top = data["top_criteria"]
+    assert [(c["rule"], c["rows"]) for c in top] == sorted(
+        fired.items(), key=lambda kv: (-kv[1], kv[0]))[:len(top)]
+    titles = {r.id: r.title for r in bundle.rules}
+    for c in top:
+        assert c["title"] == titles[c["rule"]].model_dump()
+    missing = Counter(f for r in _ok(rows) for f in r["missing_facts"])
+    for m in data["top_missing_facts"]:
+        assert m["rows"] == missing[m["fact"]]
+        spec = bundle.vocabulary.facts[m["fact"]]
+        assert m["label"] == {"zh": spec.zh, "en": spec.en}
+
+
+def test_report_failures(data: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Failed rows with their most common issue codes and facts."""
+    codes: Counter[str] = Counter()
+    for r in rows:
+        if not r["ok"]:
+            codes.update({i["code"] for i in json.loads(r["error"])})
+    f = data["failures"]
+    assert {c["code"]: c["rows"] for c in f["codes"]} == dict(codes)
+    assert {"out-of-range", "missing-required", "not-allowed"} <= set(codes)
+    sbp = next(x for x in f["facts"] if (x["fact"], x["code"]) == ("sbp", "out-of-range"))
+    assert sbp["label"] == {"zh": "收缩压", "en": "Systolic blood pressure"}
+
+
+def test_report_json_is_deterministic(bundle: Bundle, table: pa.Table, report: Report,
+                                      tmp_path: Path) -> None:
+    """Same input, same bytes, from a table or from the Parquet file."""
+    path = tmp_path / "out.parquet"
+    pq.write_table(table, path)
+    again = build_report(path, bundle)
+    assert again.to_json() == report.to_json()
+    report.write_json(tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8")) == report.to_dict()
+
+
+def test_report_html_is_self_contained_and_bilingual(page: str, report: Report,
+                                                     data: dict[str, Any]) -> None:
+    """One offline page: plotly inlined, a div per chart, zh and en, the numbers, the clauses,
+    the rulesets' sha256, the disclaimer, and no patient identifiers."""
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="zh-CN">' in page
+    assert '<meta charset="utf-8">' in page
+    assert "<script src" not in page and "Plotly.newPlot" in page and len(page) > 3_000_000
+    for div in CHART_IDS:
+        assert f'id="{div}"' in page
+    for text in ("上转", "Up", "下转", "Down", "二（四）1", "二（四）4", "林政办规〔2017〕11号",
+                 data["disclaimer"]["zh"], data["disclaimer"]["en"].replace("'", "&#x27;")):
+        assert text in page, text
+    assert f'{data["rows"]["total"]:,}' in page and f'{data["rows"]["failed"]:,}' in page
+    assert f'{data["targets"]["down_transfer"]["eligible"]:,}' in page
+    for ref in data["source"]["rulesets"]:
+        assert ref["sha256"] in page
+    assert "SYN-" not in page and "BAD-1" not in page
+    assert "SYN-" not in report.to_json()
+    assert report.to_html() == page
+
+
+def test_report_without_optional_columns(bundle: Bundle, table: pa.Table) -> None:
+    """Without visit_type or actual_transfer the report says what it cannot compute."""
+    bare = table.drop_columns(["visit_type", "actual_transfer"])
+    data = build_report(bare, bundle).to_dict()
+    assert data["inpatients"] == {"available": False, "needs_column": "visit_type"}
+    assert data["targets"] == {"available": False, "needs_column": "actual_transfer"}
+    assert data["rows"]["total"] == table.num_rows
+    assert "actual_transfer" in build_report(bare, bundle).to_html()
+
+
+def test_report_of_an_empty_output(bundle: Bundle, table: pa.Table) -> None:
+    """No rows: zero counts, no rates, and a page that still renders."""
+    report = build_report(table.slice(0, 0), bundle)
+    data = report.to_dict()
+    assert data["rows"] == {"total": 0, "ok": 0, "failed": 0, "complete": 0, "incomplete": 0}
+    assert data["inpatients"]["share"] is None and data["targets"] == {
+        "available": False, "needs_column": "actual_transfer"}
+    assert 'id="chart-condition"' in report.to_html()
+
+
+def test_report_reads_per_key_metadata(bundle: Bundle, table: pa.Table) -> None:
+    """Metadata as ``referral_rules.<name>`` keys also works; other rulesets are flagged."""
+    other = [dict(r, sha256="0" * 64) if r["id"] == "diabetes" else r for r in refs(bundle)]
+    meta = {b"referral_rules.rulesets": json.dumps(other).encode(),
+            b"referral_rules.rows": str(table.num_rows).encode(),
+            b"referral_rules.backend": b"durable"}
+    source = build_report(table.replace_schema_metadata(meta), bundle).to_dict()["source"]
+    assert source["backend"] == "durable" and source["rows_match_metadata"] is True
+    assert source["labels_from_same_rulesets"] is False
