@@ -74,11 +74,16 @@ def open_parts(parts: Path, manifest: dict[str, Any], err: IO[str]) -> set[int]:
 
 
 class OutputWriter:
-    """One Parquet file written under a temporary name, renamed into place by ``close``."""
+    """One Parquet file written under a temporary name, renamed into place by ``close``.
+
+    Temporary files left by an earlier run that died are removed first.
+    """
 
     def __init__(self, output: Path, schema: pa.Schema) -> None:
         self.output = output
         self.schema = schema
+        for stale in output.parent.glob(f".{output.name}.tmp*"):
+            stale.unlink()
         self.tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
         self.writer = pq.ParquetWriter(self.tmp, schema)
         self.rows = 0

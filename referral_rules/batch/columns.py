@@ -42,7 +42,6 @@ __all__ = [
     "load_mapping",
     "plan_columns",
     "read_cells",
-    "to_records",
 ]
 
 CONDITIONS = "conditions"
@@ -213,13 +212,6 @@ def read_cells(batch: pa.RecordBatch, plan: Plan, vocabulary: Vocabulary) -> Cel
         for i, issue in bad:
             issues.setdefault(i, []).append(issue)
     return Cells(columns, issues)
-
-
-def to_records(batch: pa.RecordBatch, plan: Plan, vocabulary: Vocabulary
-               ) -> tuple[list[dict[str, Any]], dict[int, list[FactIssue]]]:
-    """One fact record per row (absent facts left out), and the cells that could not be cast."""
-    cells = read_cells(batch, plan, vocabulary)
-    return cells.records(0, batch.num_rows), cells.issues
 
 
 def _gaps(values: pa.Array | list[Any]) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import os
 import shutil
 import sys
@@ -67,6 +68,7 @@ _FIELDS = [
     T.StructField("down_withheld", T.BooleanType()),
 ]
 _CACHE: dict[tuple[str, str, Plan], Screener] = {}
+_LOG = logging.getLogger("referral_rules.batch")
 
 
 def rules_files(rules: str | Path) -> dict[str, bytes]:
@@ -95,12 +97,18 @@ def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
 
     Returns:
         The output contract of ``referral-rules batch`` (docs/batch.md), one row per input row.
+        Input columns that are not facts are logged once (logger ``referral_rules.batch``)
+        and ignored.
     """
     files = rules_files(rules)
     bundle = load_rulesets(rules)
     if isinstance(columns, str | Path):
         columns = load_mapping(columns, bundle.vocabulary)
-    plan = plan_columns(df.columns, bundle.vocabulary, columns, id_columns)
+    names = [c for c in df.columns if c != row_column]
+    plan = plan_columns(names, bundle.vocabulary, columns, id_columns)
+    if plan.unknown:
+        _LOG.warning("ignored %d column(s) that are not facts: %s", len(plan.unknown),
+                     ", ".join(plan.unknown))
     row = F.col(f"`{row_column}`").cast("long") if row_column else F.monotonically_increasing_id()
     return _screen(df, row, plan, files, rules_digest(bundle), backend)
 

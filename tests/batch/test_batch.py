@@ -357,6 +357,8 @@ def test_batch_restarts_without_duplicates(tmp_path: Path, bundle: Bundle) -> No
     assert result.parts_reused == len(done) - 1
     assert output.read_bytes() == clean.read_bytes()
     assert not parts.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.parquet", "out.parquet",
+                                                         "pop.parquet"]  # nothing left over
     rows = pq.read_table(output, columns=["row"]).column("row").to_pylist()
     assert rows == list(range(6_000))
 
