@@ -72,14 +72,14 @@ feedback = Table(
     "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("decision_id", String(64), index=True),  # the card uuid is the decision id
+    Column("decision_id", String(200), index=True),  # the card uuid is the decision id
     Column("service", String(80), nullable=False),
     Column("outcome", String(16), nullable=False),  # accepted | overridden | declined
     Column("outcome_at", String(40)),
     Column("accepted_suggestions", JSON, nullable=False),
-    Column("override_system", String(200)),
-    Column("override_code", String(80)),
-    Column("override_display", String(200)),
+    Column("override_system", String(500)),  # sizes: the request models' limits
+    Column("override_code", String(200)),
+    Column("override_display", String(500)),
     Column("user_comment", Text),
 )
 
@@ -87,7 +87,7 @@ refusals = Table(
     "refusals", metadata,
     Column("id", String(36), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("decision_id", String(64), index=True),
+    Column("decision_id", String(200), index=True),
     Column("source", String(80), nullable=False),
     Column("status", String(24), nullable=False),  # signature_required | signed
     Column("captures", JSON, nullable=False),  # what the signed form must capture
@@ -213,26 +213,34 @@ class Store:
 
     def _commit(self, batch: Sequence[_Item]) -> None:
         try:
-            if self._file_lock is not None and fcntl is not None:
-                fcntl.flock(self._file_lock, fcntl.LOCK_EX)
-            try:
-                by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
-                for table, values, _ in batch:
-                    by_table.setdefault(table.name, (table, []))[1].append(values)
-                with self.engine.begin() as conn:
-                    for table, rows in by_table.values():
-                        conn.execute(insert(table), rows)
-            finally:
-                if self._file_lock is not None and fcntl is not None:
-                    fcntl.flock(self._file_lock, fcntl.LOCK_UN)
-        except Exception as exc:  # every waiter learns it was not stored
-            log.error("store: a batch of %d record(s) failed: %s", len(batch),
-                      type(exc).__name__)
-            for *_, finish in batch:
-                finish(exc)
+            self._transaction([(table, values) for table, values, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                log.error("store: a %s record failed: %s", batch[0][0].name,
+                          type(exc).__name__)
+                batch[0][2](exc)
+                return
+            # one bad row must not fail the others: each gets its own transaction
+            for table, values, finish in batch:
+                self._commit([(table, values, finish)])
             return
         for *_, finish in batch:
             finish(None)
+
+    def _transaction(self, rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
+        """Insert ``rows`` in one transaction (one executemany per table)."""
+        by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+        for table, values in rows:
+            by_table.setdefault(table.name, (table, []))[1].append(values)
+        if self._file_lock is not None and fcntl is not None:
+            fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+        try:
+            with self.engine.begin() as conn:
+                for table, values_list in by_table.values():
+                    conn.execute(insert(table), values_list)
+        finally:
+            if self._file_lock is not None and fcntl is not None:
+                fcntl.flock(self._file_lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Finish queued writes and stop the writer."""
