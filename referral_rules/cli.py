@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="validate every file of a rules directory")
     rules_arg(c, True)
+    c.add_argument("--fhir-mapping", metavar="FILE",
+                   help="also check a FHIR → facts mapping file against the vocabulary "
+                        "(needs the service extra)")
     t = sub.add_parser("test", help="run the YAML test cases and report coverage")
     rules_arg(t, True)
     t.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
@@ -203,6 +206,16 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
 def _check(args: argparse.Namespace, out: _Out) -> int:
     bundle = load_rulesets(args.rules)
     cases = len(bundle.cases)
+    if args.fhir_mapping:
+        problems = _check_mapping(args.fhir_mapping, bundle)
+        if problems:
+            if args.json:
+                out(json.dumps({"ok": False, "issues": problems}, ensure_ascii=False, indent=2))
+            else:
+                for text in problems:
+                    out(text, "red")
+                out(f"{len(problems)} problem(s) in {args.fhir_mapping}", "bold")
+            return INVALID
     if args.json:
         out(json.dumps({"ok": True, "issues": [], "rulesets": sorted(bundle.rulesets),
                         "rules": len(bundle.rules), "cases": cases}, indent=2))
@@ -213,6 +226,20 @@ def _check(args: argparse.Namespace, out: _Out) -> int:
         out(f"ok: {len(bundle.rulesets)} rulesets, {len(bundle.rules)} rules, {cases} cases",
             "green")
     return OK
+
+
+def _check_mapping(path: str, bundle: Any) -> list[str]:
+    """Problems of a FHIR mapping file (``file:line:column: …``), or none."""
+    try:
+        from referral_rules_service.fhir_map import MappingError, load_mapping
+    except ImportError as exc:
+        return [f"{path}: checking a FHIR mapping needs the service extra "
+                f"(pip install 'referral-rules[service]'): {exc}"]
+    try:
+        load_mapping(path, vocabulary=bundle.vocabulary)
+    except MappingError as exc:
+        return list(exc.issues)
+    return []
 
 
 def _test(args: argparse.Namespace, out: _Out) -> int:

@@ -251,3 +251,20 @@ def test_serve_refuses_broken_rulesets_with_their_positions(tmp_path: Path) -> N
     assert code == 1
     assert f"{path}:" in err.getvalue() and "did you mean 'id'?" in err.getvalue()
     assert "not serving" in err.getvalue()
+
+
+def test_check_reports_a_broken_fhir_mapping(tmp_path: Path) -> None:
+    import io
+
+    from referral_rules.cli import main
+
+    bundled = Path(__file__).resolve().parents[2] / "service" / "referral_rules_service"
+    text = (bundled / "fhir_mapping.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "mapping.yaml"
+    broken.write_text(text.replace("\n  heart_rate:", "\n  heart_ratte:", 1), encoding="utf-8")
+    out = io.StringIO()
+    assert main(["check", str(RULES), "--fhir-mapping", str(broken)], stdout=out) == 1
+    assert f"{broken}:" in out.getvalue() and "did you mean 'heart_rate'?" in out.getvalue()
+    out = io.StringIO()
+    assert main(["check", str(RULES), "--fhir-mapping",
+                 str(bundled / "fhir_mapping.yaml")], stdout=out) == 0
