@@ -18,9 +18,16 @@ from .link import load_rulesets
 from .oracle import PythonMatcher
 from .resolve import Resolver
 
-__all__ = ["Backend", "Engine"]
+__all__ = ["Backend", "Engine", "resolve_backend"]
 
 Backend = Literal["durable", "python", "auto"]
+
+
+def resolve_backend(backend: Backend) -> Literal["durable", "python"]:
+    """The backend ``backend`` stands for here: ``auto`` is durable_rules when it imports."""
+    if backend == "durable" or (backend == "auto" and engine.available()):
+        return "durable"
+    return "python"
 
 
 class _Part:
@@ -50,8 +57,8 @@ class Engine:
     def __init__(self, bundle: Bundle, backend: Backend = "auto") -> None:
         self.bundle = bundle
         self.vocabulary = bundle.vocabulary
-        use_durable = backend == "durable" or (backend == "auto" and engine.available())
-        self.backend: str = "durable" if use_durable else "python"
+        self.backend: str = resolve_backend(backend)
+        use_durable = self.backend == "durable"
         self._parts = {rs.id: _Part(rs.rules, use_durable) for rs in bundle.rulesets.values()}
         self._resolver = Resolver(bundle)
         self._computed = {rs.id: rs.computed for rs in bundle.rulesets.values()}

@@ -28,8 +28,7 @@ from typing import IO, Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from .. import __version__
-from ..engine import available
-from ..evaluate import Backend
+from ..evaluate import Backend, resolve_backend
 from ..ir import Bundle
 from ..link import load_rulesets
 from ._parts import Assembler, OutputWriter, open_parts, write_part
@@ -118,8 +117,7 @@ def run_batch(options: BatchOptions, stderr: IO[str] | None = None) -> BatchResu
     started = time.perf_counter()
     source, plan, bundle = prepare(options)
     report_columns(plan, err)
-    backend: Backend = "durable" if options.backend == "durable" or (
-        options.backend == "auto" and available()) else "python"
+    backend: Backend = resolve_backend(options.backend)
     digest = rules_digest(bundle)
     parts = options.output.with_name(options.output.name + ".parts")
     manifest = {"format": 1, "version": __version__, "input": source.fingerprint(),

@@ -40,8 +40,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..engine import available
-from ..evaluate import Backend
+from ..evaluate import Backend, resolve_backend
 from ..link import load_rulesets
 from ._parts import OutputWriter
 from .columns import Plan, load_mapping, plan_columns
@@ -213,8 +212,7 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
     started = time.perf_counter()
     source, plan, bundle = prepare(options)
     report_columns(plan, err)
-    backend: Backend = "durable" if options.backend == "durable" or (
-        options.backend == "auto" and available()) else "python"
+    backend: Backend = resolve_backend(options.backend)
     session = session or SparkSession.getActiveSession()
     spark = session or spark_session(master)
     try:

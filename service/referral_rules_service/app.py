@@ -60,8 +60,10 @@ def _on_sighup(services: Services) -> None:
 
     try:
         loop.add_signal_handler(signal.SIGHUP, handler)
-    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread (tests)
-        pass
+    except (RuntimeError, ValueError, NotImplementedError):
+        # signals reach only the main thread's loop: an app run by an in-process test client
+        # (lifespan in a helper thread) or on Windows reloads through the API alone
+        log.info("SIGHUP reload not available here; use POST /v1/admin/reload")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
