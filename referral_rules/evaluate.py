@@ -1,4 +1,4 @@
-"""Evaluate: validate → derive → match → resolve, for one patient at a time. Thread-safe."""
+"""Evaluate: validate → derive → scope → match → resolve, for one patient. Thread-safe."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import difflib
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from . import engine
 from .compiler import kleene
-from .decision import Decision, RulesetRef
-from .derive import derive
+from .decision import Decision, Scope
+from .derive import derive, derive_facts
 from .errors import UnknownConditionError
-from .ir import Bundle, CompiledRule, Computed
+from .ir import Bundle, RulesetIR
 from .link import load_rulesets
 from .oracle import PythonMatcher
 from .resolve import Resolver
@@ -31,18 +31,47 @@ def resolve_backend(backend: Backend) -> Literal["durable", "python"]:
 
 
 class _Part:
-    """One ruleset's matchers: durable_rules (when chosen) and the generated Python pair."""
+    """One ruleset's matchers: all its rules, and its emergency rules alone (for a ruleset
+    whose scope is unknown, only emergencies true on the recorded facts count)."""
 
-    def __init__(self, rules: Sequence[CompiledRule], use_durable: bool) -> None:
+    def __init__(self, ruleset: RulesetIR, use_durable: bool) -> None:
+        rules = ruleset.rules
+        urgent = [r for r in rules if r.emergency]
+        self.id = ruleset.id
+        self.scope = ruleset.scope
         self.python = PythonMatcher(rules)
         self.durable = engine.DurableMatcher(rules) if use_durable else None
+        self.emergency_python = PythonMatcher(urgent)
+        self.emergency_durable = engine.DurableMatcher(urgent) if use_durable and urgent \
+            else None
         self.used = frozenset(f for r in rules for f in r.facts)
+        self.emergency_used = frozenset(f for r in urgent for f in r.facts)
+
+    def classify(self, record: dict[str, Any]) -> tuple[list[int], list[int]]:
+        """(fired, undetermined) over every rule."""
+        hits, unknown = self.python.classify(record)
+        if self.durable is not None:
+            used = self.used
+            hits = self.durable.match({k: v for k, v in record.items() if k in used})
+        return hits, unknown
+
+    def emergencies(self, record: dict[str, Any]) -> list[int]:
+        """The emergency rules that are true."""
+        if self.emergency_durable is not None:
+            used = self.emergency_used
+            return self.emergency_durable.match({k: v for k, v in record.items() if k in used})
+        return self.emergency_python.match(record)
 
     def match(self, record: dict[str, Any]) -> list[int]:
         if self.durable is None:
             return self.python.match(record)
         used = self.used
         return self.durable.match({k: v for k, v in record.items() if k in used})
+
+    def close(self) -> None:
+        for matcher in (self.durable, self.emergency_durable):
+            if matcher is not None:
+                matcher.close()
 
 
 class Engine:
@@ -59,12 +88,13 @@ class Engine:
         self.vocabulary = bundle.vocabulary
         self.backend: str = resolve_backend(backend)
         use_durable = self.backend == "durable"
-        self._parts = {rs.id: _Part(rs.rules, use_durable) for rs in bundle.rulesets.values()}
+        self._parts = {rs.id: _Part(rs, use_durable) for rs in bundle.rulesets.values()}
         self._resolver = Resolver(bundle)
-        self._computed = {rs.id: rs.computed for rs in bundle.rulesets.values()}
+        self._derived = bundle.derived
+        self._computed = tuple(c for rs in bundle.rulesets.values() for c in rs.computed)
         self._values = {rs.id: dict(rs.values) for rs in bundle.rulesets.values()}
         self._all = tuple(bundle.rulesets)
-        self._cache: dict[tuple[str, ...], _Selection] = {}
+        self._cache: dict[tuple[str, ...], tuple[_Part, ...]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -77,8 +107,8 @@ class Engine:
         """Ids of the loaded rulesets."""
         return self._all
 
-    def _select(self, conditions: Sequence[str] | None) -> _Selection:
-        key = tuple(conditions) if conditions is not None else self._all
+    def _select(self, conditions: Sequence[str]) -> tuple[_Part, ...]:
+        key = tuple(conditions)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -87,12 +117,7 @@ class Engine:
                 close = difflib.get_close_matches(name, list(self._all), n=1)
                 raise UnknownConditionError(name, list(self._all),
                                             f"did you mean '{close[0]}'?" if close else None)
-        ordered = tuple(c for c in self._all if c in key)
-        value = _Selection(
-            tuple(self._parts[c] for c in ordered),
-            tuple(item for c in ordered for item in self._computed[c]),
-            self._resolver.refs(ordered),
-        )
+        value = tuple(self._parts[c] for c in self._all if c in key)
         with self._lock:
             self._cache[key] = value
         return value
@@ -101,12 +126,30 @@ class Engine:
         """The record's present facts, or FactsError naming every bad fact."""
         return self.vocabulary.validate(facts)
 
+    def _prepare(self, facts: Mapping[str, Any]
+                 ) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
+        record = self.vocabulary.validate(facts)
+        record, derived = derive_facts(self._derived, record)
+        if self._computed:
+            record = derive(self._computed, record, self._values)
+        return record, derived
+
     def prepare(self, facts: Mapping[str, Any],
                 conditions: Sequence[str] | None = None) -> dict[str, Any]:
-        """The validated record with computed values added (what the rules see)."""
-        record = self.vocabulary.validate(facts)
-        computed = self._select(conditions).computed
-        return derive(computed, record, self._values) if computed else record
+        """The validated record with derived facts and computed values added (what the rules
+        see). ``conditions`` is accepted for compatibility; every value is worked out."""
+        if conditions is not None:
+            self._select(conditions)
+        return self._prepare(facts)[0]
+
+    def derivations(self, facts: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+        """(fact, piece index) of each derived fact worked out for ``facts``."""
+        return self._prepare(facts)[1]
+
+    def scopes(self, facts: Mapping[str, Any]) -> dict[str, Scope]:
+        """Whether each loaded ruleset applies to ``facts`` (validated and derived first)."""
+        record = self._prepare(facts)[0]
+        return {part.id: _scope(part, record) for part in self._parts.values()}
 
     def evaluate(self, facts: Mapping[str, Any],
                  conditions: Sequence[str] | None = None) -> Decision:
@@ -114,43 +157,47 @@ class Engine:
 
         Args:
             facts: fact name → value, as in the vocabulary; absent or null facts are unknown.
-            conditions: ruleset ids to evaluate (default: every loaded ruleset).
+            conditions: ruleset ids to evaluate, each taken as applying to the patient. Default:
+                every loaded ruleset where its ``applies_to`` scope holds; a ruleset whose scope
+                is unknown only contributes emergencies true on the recorded facts.
 
         Raises:
             FactsError: a fact has the wrong type, an impossible value or an unknown name.
             UnknownConditionError: a condition that is not loaded.
         """
-        selection = self._select(conditions)
-        record = self.vocabulary.validate(facts)
-        if selection.computed:
-            record = derive(selection.computed, record, self._values)
+        parts = self._select(conditions) if conditions is not None else None
+        record, derived = self._prepare(facts)
         fired: list[int] = []
         undetermined: list[int] = []
-        for part in selection.parts:
-            hits, unknown = part.python.classify(record)
-            if part.durable is not None:
-                used = part.used
-                hits = part.durable.match({k: v for k, v in record.items() if k in used})
-            fired.extend(hits)
-            undetermined.extend(unknown)
+        scopes: list[tuple[str, Scope]] = []
+        for part in parts if parts is not None else self._parts.values():
+            scope = "requested" if parts is not None else _scope(part, record)
+            scopes.append((part.id, scope))
+            if scope in ("requested", "applies"):
+                hits, unknown = part.classify(record)
+                fired.extend(hits)
+                undetermined.extend(unknown)
+            elif scope == "unknown":
+                fired.extend(part.emergencies(record))
+        fired.sort()
         bypass = kleene(self.bundle.policy.bypass, record) is True
-        return self._resolver.decide(record, fired, undetermined, selection.refs, bypass)
+        refs = self._resolver.refs(scopes)
+        return self._resolver.decide(record, fired, undetermined, refs, bypass, derived)
 
     def match(self, facts: Mapping[str, Any],
               conditions: Sequence[str] | None = None) -> list[str]:
-        """Ids of the rules that fire for ``facts`` (validated first), for diagnostics."""
-        selection = self._select(conditions)
-        record = self.prepare(facts, conditions)
-        return [self.bundle.rules[i].id for part in selection.parts for i in part.match(record)]
+        """Ids of the rules that are true for ``facts`` (validated and derived first), in the
+        given rulesets (default: all), whatever their scope; for diagnostics."""
+        parts = self._select(conditions) if conditions is not None else self._parts.values()
+        record = self._prepare(facts)[0]
+        return [self.bundle.rules[i].id for part in parts for i in part.match(record)]
 
     def close(self) -> None:
         """Release the engine's handles."""
         for part in self._parts.values():
-            if part.durable is not None:
-                part.durable.close()
+            part.close()
 
 
-class _Selection(NamedTuple):
-    parts: tuple[_Part, ...]
-    computed: tuple[Computed, ...]
-    refs: tuple[RulesetRef, ...]
+def _scope(part: _Part, record: dict[str, Any]) -> Scope:
+    verdict = kleene(part.scope, record)
+    return "applies" if verdict else "unknown" if verdict is None else "not_applicable"

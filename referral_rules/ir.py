@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .bind import Expr, FactInfo
+from .bind import Const, Expr, FactInfo
 from .conditions import Arith, Name
 from .model import Case, Expect, PolicyFile, RulesetFile, Text
 from .vocabulary import Vocabulary
@@ -19,6 +19,8 @@ __all__ = [
     "CitationRef",
     "CompiledRule",
     "Computed",
+    "DerivePiece",
+    "Derived",
     "Policy",
     "RulesetIR",
 ]
@@ -57,6 +59,12 @@ class CompiledRule:
     note: Text | None
     file: str
     line: int
+    capability: str | None = None
+
+    @property
+    def emergency(self) -> bool:
+        """An up-transfer with emergency urgency."""
+        return self.direction == "up" and self.urgency == "emergency"
 
 
 @dataclass(frozen=True)
@@ -73,12 +81,40 @@ class Computed:
 
 
 @dataclass(frozen=True)
+class DerivePiece:
+    """One piece of a derived fact: when ``when`` is true, ``value`` (or ``arith`` worked out)."""
+
+    when: Expr
+    value: int | float | str | bool | None
+    arith: Arith | Name | float | int | None
+    citations: tuple[CitationRef, ...]
+    convention: Text | None
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A vocabulary fact that follows from other facts when it is not recorded.
+
+    The first piece whose ``when`` is true gives the value; a piece whose ``when`` is unknown
+    leaves the fact unknown (a later piece cannot know it would not have applied).
+    """
+
+    fact: str
+    info: FactInfo
+    pieces: tuple[DerivePiece, ...]
+    inputs: tuple[str, ...]
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
 class CaseSpec:
     """A test case with where it is written."""
 
     case: Case
     expect: Expect
-    conditions: tuple[str, ...]
+    conditions: tuple[str, ...] | None  # None: every ruleset, each where its scope holds
     file: str
     line: int
     index: int
@@ -97,6 +133,7 @@ class RulesetIR:
     rules: tuple[CompiledRule, ...]
     computed: tuple[Computed, ...]
     cases: tuple[CaseSpec, ...]
+    scope: Expr = Const(True)  # applies_to, bound
     thresholds: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
     values: dict[str, int | float | str | bool] = field(default_factory=dict)
     spec: RulesetFile | None = None  # the validated file, for generated documentation
@@ -110,7 +147,7 @@ class Policy:
     sha256: str
     file: str
     bypass: Expr
-    citations: dict[str, tuple[CitationRef, ...]]
+    citations: dict[str, tuple[CitationRef, ...]]  # also "destination.down"
 
 
 @dataclass(frozen=True)
@@ -124,3 +161,4 @@ class Bundle:
     rules: tuple[CompiledRule, ...]
     cases: tuple[CaseSpec, ...]
     directory: str
+    derived: tuple[Derived, ...] = ()  # in dependency order

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path as FsPath
 
-from ._sourcemap import Path, SourceMap
+from ._sourcemap import Path, SourceMap, dotted
 from .bind import (
     BindError,
     Const,
@@ -24,7 +24,17 @@ from .bind import (
 )
 from .conditions import Arith, ConditionSyntaxError, Name, parse_arithmetic, parse_condition
 from .errors import FactsError, Issue, IssueCode, RulesetError
-from .ir import Bundle, CaseSpec, CitationRef, CompiledRule, Computed, Policy, RulesetIR
+from .ir import (
+    Bundle,
+    CaseSpec,
+    CitationRef,
+    CompiledRule,
+    Computed,
+    DerivePiece,
+    Derived,
+    Policy,
+    RulesetIR,
+)
 from .loader import LoadedFile, read_directory, salvage
 from .model import (
     Block,
@@ -32,6 +42,7 @@ from .model import (
     CasesFile,
     Citation,
     Definition,
+    Derivation,
     PolicyFile,
     RulesetFile,
     Source,
@@ -53,6 +64,7 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
     src = read_directory(directory)
     linker = _Linker(src.issues)
     vocab = linker.vocabulary(src.vocabulary)
+    derived = linker.derivations(src.vocabulary, vocab) if vocab is not None else ()
     policy = linker.policy(src.policy, vocab) if vocab is not None else None
     rulesets: dict[str, RulesetIR] = {}
     rules: list[CompiledRule] = []
@@ -86,13 +98,13 @@ def load_rulesets(directory: str | FsPath) -> Bundle:
         for spec in cases:
             # A ruleset with errors of its own (or a file that cannot be read at all) makes the
             # cases that name it unverifiable: report the file's own errors, not a cascade.
-            if not src.unreadable and not broken & set(spec.conditions):
-                linker.check_case_refs(spec, known, set(rulesets), policy)
+            if not src.unreadable and not broken & set(spec.conditions or broken):
+                linker.check_case_refs(spec, known, set(rulesets), policy, set(vocab.facts))
     if linker.issues or vocab is None or policy is None or src.vocabulary is None:
         raise RulesetError(linker.issues or [Issue(str(directory), 1, 1, "", "no rules",
                                                    "file-missing")])
     return Bundle(vocab, src.vocabulary.sha256, policy, rulesets, tuple(rules), tuple(cases),
-                  str(directory))
+                  str(directory), derived)
 
 
 def _citations(value: Citation | list[Citation] | None) -> list[Citation]:
@@ -141,6 +153,106 @@ class _Linker:
                                           "schema"))
             ok = False
         return Vocabulary(spec) if ok else None
+
+    # --- derived facts ----------------------------------------------------------------------
+    def derivations(self, loaded: LoadedFile | None, vocab: Vocabulary) -> tuple[Derived, ...]:
+        """Link every ``derive:`` of the vocabulary; return them in dependency order."""
+        if loaded is None or not isinstance(loaded.model, VocabularyFile):
+            return ()
+        smap, spec = loaded.smap, loaded.model
+        scope = Scope(vocab.info, {}, lambda name: None)
+        found: dict[str, Derived] = {}
+        for name, fact in spec.facts.items():
+            if not fact.derive:
+                continue
+            base: Path = ("facts", name, "derive")
+            info = vocab.info[name]
+            pieces: list[DerivePiece] = []
+            for i, piece in enumerate(fact.derive):
+                item = self.derive_piece(name, info, piece, scope, spec.sources, smap, (*base, i))
+                if item is not None:
+                    pieces.append(item)
+            if len(pieces) == len(fact.derive):
+                inputs = tuple(dict.fromkeys(f for p in pieces for f in p.inputs))
+                line, _ = smap.locate(base, key=True)
+                found[name] = Derived(name, info, tuple(pieces), inputs, smap.file, line)
+        return self.derivation_order(found, smap)
+
+    def derive_piece(
+        self, name: str, info: FactInfo, piece: Derivation, scope: Scope,
+        sources: dict[str, Source], smap: SourceMap, path: Path,
+    ) -> DerivePiece | None:
+        before = len(self.issues)
+        when = self.condition(piece.when, scope, smap, (*path, "when"))
+        arith: Arith | Name | float | int | None = None
+        inputs = list(facts_of(when))
+        if (piece.value is None) == (piece.compute is None):
+            msg = "a derivation piece has exactly one of value, compute"
+            self.issues.append(smap.issue(path, msg, "schema"))
+        elif piece.value is not None:
+            problem = _value_problem(info, piece.value)
+            if problem:
+                self.issues.append(smap.issue((*path, "value"), f"'{name}' {problem}",
+                                              "type-mismatch"))
+        elif info.type not in ("number", "integer"):
+            msg = f"'{name}' is a {info.type} fact: use value, not compute"
+            self.issues.append(smap.issue((*path, "compute"), msg, "type-mismatch"))
+        else:
+            assert piece.compute is not None
+            try:
+                arith = parse_arithmetic(piece.compute)
+            except ConditionSyntaxError as exc:
+                line, col = smap.text_position((*path, "compute"), exc.offset)
+                self.issues.append(Issue(smap.file, line, col, dotted((*path, "compute")),
+                                         exc.message, exc.code, exc.suggestion))
+            else:
+                for ref in arith_names(arith):
+                    fact = scope.facts.get(ref.name)
+                    if fact is None or fact.type not in ("number", "integer"):
+                        line, col = smap.text_position((*path, "compute"), ref.offset)
+                        hint = scope.suggest(ref.name, list(scope.facts))
+                        msg = f"'{ref.name}' is not a number fact"
+                        self.issues.append(Issue(smap.file, line, col,
+                                                 dotted((*path, "compute")), msg,
+                                                 "unknown-fact", hint))
+                    else:
+                        inputs.append(ref.name)
+        cites = self.cite(piece.citation, sources, smap, (*path, "citation"))
+        if piece.citation is None and piece.convention is None:
+            msg = f"the derivation of '{name}' has no citation"
+            hint = ("add citation: {source: ..., clause: ...}, or convention: {zh: ..., en: ...} "
+                    "saying why it is our convention")
+            self.issues.append(smap.issue(path, msg, "missing-citation", hint))
+        if len(self.issues) > before:
+            return None
+        return DerivePiece(when, piece.value, arith, cites, piece.convention,
+                           tuple(dict.fromkeys(inputs)))
+
+    def derivation_order(self, found: dict[str, Derived], smap: SourceMap
+                         ) -> tuple[Derived, ...]:
+        """Derived facts so that each comes after the derived facts it reads; cycles are errors."""
+        order: list[Derived] = []
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+
+        def visit(name: str, trail: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = " → ".join([*trail[trail.index(name):], name])
+                msg = f"derived facts refer to each other in a cycle: {cycle}"
+                self.issues.append(smap.issue(("facts", name, "derive"), msg,
+                                              "definition-cycle", key=True))
+                return
+            state[name] = 1
+            for dep in found[name].inputs:
+                if dep in found:
+                    visit(dep, [*trail, name])
+            state[name] = 2
+            order.append(found[name])
+
+        for name in found:
+            visit(name, [])
+        return tuple(order)
 
     # --- citations and records --------------------------------------------------------------
     def cite(
@@ -214,6 +326,9 @@ class _Linker:
                            ("refusal", spec.refusal.citation),
                            ("destination", spec.destination.citation)):
             cites[key] = self.cite(value, spec.sources, smap, (key, "citation"))
+        if spec.destination.down is not None:
+            cites["destination.down"] = self.cite(spec.destination.down.citation, spec.sources,
+                                                  smap, ("destination", "down", "citation"))
         if sorted(spec.combination) != sorted(["emergency", "up", "stay", "down"]):
             msg = "combination must list emergency, up, stay and down once each"
             self.issues.append(smap.issue(("combination",), msg, "bad-policy"))
@@ -298,8 +413,10 @@ class _Linker:
             except BindError as exc:
                 self.issues.append(smap.issue(("definitions", name), exc.message,
                                               exc.code, key=True))
+        scope_expr = self.condition(spec.applies_to, scope, smap, ("applies_to",))
         rules: list[CompiledRule] = []
         thresholds: dict[str, tuple[tuple[str, str, float], ...]] = {}
+        capabilities = policy.spec.destination.capabilities
         for i, rule in enumerate(spec.rules):
             path = ("rules", i)
             if rule.id in self.rule_ids:
@@ -315,6 +432,15 @@ class _Linker:
                 self.record(rec, policy.spec, smap, (*path, "records", j))
             cits = self.cite(rule.citation, spec.sources, smap, (*path, "citation"))
             self.check_rule_shape(rule.direction, rule.urgency, rule.target_level, smap, path)
+            if rule.capability is not None and rule.capability not in capabilities:
+                close = difflib.get_close_matches(rule.capability, list(capabilities), n=1)
+                hint = (f"did you mean '{close[0]}'?" if close else
+                        "declare it under destination.capabilities in policy.yaml")
+                msg = f"unknown capability '{rule.capability}'"
+                self.issues.append(smap.issue((*path, "capability"), msg, "unknown-name", hint))
+            if rule.capability is not None and rule.direction != "up":
+                msg = "a capability applies to up-transfers only"
+                self.issues.append(smap.issue((*path, "capability"), msg, "schema"))
             specialty = rule.specialty or spec.specialty
             line, _ = smap.locate(path)
             note = rule.note if not isinstance(rule.note, str) else None
@@ -322,6 +448,7 @@ class _Linker:
                 rule.id, spec.id, offset + i, rule.title, expr, tuple(facts_of(expr)),
                 rule.direction, rule.urgency, rule.target_level, tuple(rule.records), cits,
                 tuple(rule.advice), specialty, rule.criterion, note, loaded.name, line,
+                rule.capability,
             ))
             thresholds[rule.id] = tuple(
                 (a.fact, a.op, a.number) for a in thresholds_of(expr)
@@ -331,12 +458,15 @@ class _Linker:
             if atoms:
                 thresholds[f"{item.name} (computed)"] = tuple(
                     (a.fact, a.op, a.number) for a in atoms)
+        scope_atoms = thresholds_of(scope_expr)
+        if scope_atoms:
+            thresholds["applies_to"] = tuple((a.fact, a.op, a.number) for a in scope_atoms)
         cases = self.cases(spec.cases, smap, vocab, policy, spec.id)
         if len(self.issues) > before:
             return None
         return RulesetIR(spec.id, spec.version, loaded.sha256, loaded.name, spec.title,
-                         spec.specialty, tuple(rules), tuple(computed), tuple(cases), thresholds,
-                         values, spec)
+                         spec.specialty, tuple(rules), tuple(computed), tuple(cases), scope_expr,
+                         thresholds, values, spec)
 
     def check_rule_shape(
         self, direction: str, urgency: str | None, target: str | None, smap: SourceMap,
@@ -422,8 +552,12 @@ class _Linker:
                 for fi in exc.issues:
                     where = (*path, "facts", fi.fact) if fi.fact in case.facts else (*path, "facts")
                     self.issues.append(smap.issue(where, fi.message, "bad-case", fi.suggestion))
-            conditions = tuple(case.conditions or ([ruleset] if ruleset else []))
-            if not conditions:
+            conditions: tuple[str, ...] | None
+            if case.conditions == "all":
+                conditions = None
+            else:
+                conditions = tuple(case.conditions or ([ruleset] if ruleset else []))
+            if conditions == ():
                 msg = "a case in a cases file must list the rulesets it evaluates"
                 self.issues.append(smap.issue(path, msg, "bad-case", "add conditions: [...]"))
             line, _ = smap.locate(path)
@@ -431,17 +565,18 @@ class _Linker:
         return out
 
     def check_case_refs(self, spec: CaseSpec, rules: set[str], rulesets: set[str],
-                        policy: Policy) -> None:
+                        policy: Policy, facts: set[str]) -> None:
         def add(msg: str, code: IssueCode, hint: str | None = None) -> None:
             self.issues.append(Issue(spec.file, spec.line, 1, f"cases.{spec.index}", msg,
                                      code, hint))
 
-        for cond in spec.conditions:
+        for cond in spec.conditions or ():
             if cond not in rulesets:
                 close = difflib.get_close_matches(cond, sorted(rulesets), n=1)
                 add(f"unknown ruleset '{cond}'", "bad-case",
                     f"did you mean '{close[0]}'?" if close else None)
-        for rid in [*(spec.expect.fired or []), *(spec.expect.not_fired or [])]:
+        for rid in [*(spec.expect.fired or []), *(spec.expect.not_fired or []),
+                    *(spec.expect.possible_emergencies or [])]:
             if rid not in rules:
                 close = difflib.get_close_matches(rid, sorted(rules), n=1)
                 add(f"unknown rule '{rid}'", "bad-case",
@@ -449,6 +584,12 @@ class _Linker:
         for rec in [*(spec.expect.records or []), *(spec.expect.deferrable or [])]:
             if rec not in policy.spec.records:
                 add(f"unknown record '{rec}'", "unknown-record")
+        for fact in [*(spec.expect.confirm or []), *(spec.expect.derived or {}),
+                     *(spec.expect.missing or [])]:
+            if fact not in facts:
+                close = difflib.get_close_matches(fact, sorted(facts), n=1)
+                add(f"unknown fact '{fact}'", "unknown-fact",
+                    f"did you mean '{close[0]}'?" if close else None)
 
     def check_overlaps(self, spec: RulesetFile, smap: SourceMap, known: set[str]) -> None:
         for i, rule in enumerate(spec.rules):
@@ -470,3 +611,21 @@ class _Linker:
             if len(used) > MAX_FACTS:
                 msg = f"rules read {len(used)} facts; the engine takes at most {MAX_FACTS}"
                 self.issues.append(Issue(ir.file, 1, 1, "", msg, "schema"))
+
+
+def _value_problem(info: FactInfo, value: Scalar) -> str | None:
+    """Why ``value`` cannot be a value of a fact of type ``info`` (None if it can)."""
+    if info.type == "boolean":
+        return None if isinstance(value, bool) else f"is true or false (got {value!r})"
+    if info.type == "enum":
+        if isinstance(value, str) and value in info.values:
+            return None
+        return f"takes one of {', '.join(info.values)} (got {value!r})"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"is a number (got {value!r})"
+    if info.type == "integer" and not isinstance(value, int):
+        return f"is a whole number (got {value!r})"
+    lo, hi = info.range or (float("-inf"), float("inf"))
+    if not lo <= value <= hi:
+        return f"must be within {lo:g}..{hi:g} (got {value!r})"
+    return None

@@ -23,7 +23,9 @@ from .model import (
     CasesFile,
     Citation,
     Definition,
+    Derivation,
     DestinationPolicy,
+    DownDestination,
     DirectionRecords,
     Expect,
     FactSpec,
@@ -46,9 +48,9 @@ VOCABULARY = "facts.yaml"
 POLICY = "policy.yaml"
 
 _ALL_MODELS: tuple[type[BaseModel], ...] = (
-    Block, Bypass, Case, CasesFile, Citation, Definition, DestinationPolicy, DirectionRecords,
-    Expect, FactSpec, NotEncoded, Piece, PolicyFile, RecordSpec, RefusalPolicy, Rule,
-    RulesetFile, Source, Text, VocabularyFile,
+    Block, Bypass, Case, CasesFile, Citation, Definition, Derivation, DestinationPolicy,
+    DirectionRecords, DownDestination, Expect, FactSpec, NotEncoded, Piece, PolicyFile,
+    RecordSpec, RefusalPolicy, Rule, RulesetFile, Source, Text, VocabularyFile,
 )
 _KNOWN_KEYS = sorted({
     (f.alias or name) for m in _ALL_MODELS for name, f in m.model_fields.items()
@@ -173,13 +175,19 @@ def salvage(data: dict[str, Any]) -> RulesetFile:
             title=Text.model_construct(zh="-", en="-"), when=when,
             direction=direction if direction in ("up", "down", "stay") else "up",
             urgency=None, target_level=None, records=[], citation=[], advice=[],
-            specialty=None, note=None,
+            specialty=None, capability=None, note=None,
         )
+
+    applies_to: Any = data.get("applies_to", "true")
+    try:
+        applies_to = _WhenOnly.model_validate({"when": applies_to}).when
+    except ValidationError:
+        applies_to = "true"
 
     rules = data.get("rules")
     return RulesetFile.model_construct(
         id=str(data.get("id", "invalid")), version=str(data.get("version", "0")),
-        title=Text.model_construct(zh="-", en="-"), specialty=None,
+        title=Text.model_construct(zh="-", en="-"), specialty=None, applies_to=applies_to,
         sources=mapping(Source, data.get("sources")),
         definitions=mapping(Definition, data.get("definitions")),
         rules=[rule(r, i) for i, r in enumerate(rules if isinstance(rules, list) else [])],

@@ -17,6 +17,7 @@ __all__ = [
     "CasesFile",
     "Citation",
     "Definition",
+    "Derivation",
     "Expect",
     "FactSpec",
     "NotEncoded",
@@ -75,6 +76,22 @@ class Source(_Strict):
 # --- vocabulary ---------------------------------------------------------------------------------
 
 
+class Derivation(_Strict):
+    """One piece of a derived fact: when ``when`` is true, the fact is ``value`` (or ``compute``).
+
+    Each piece cites its source, or says why it is our convention (``convention``).
+    """
+
+    when: Condition
+    value: Scalar | None = Field(None, description="The fact's value when `when` is true")
+    compute: str | None = Field(None, description="Arithmetic over number facts, e.g. "
+                                                  "`0.09148 * hba1c_mmol_mol + 2.152`")
+    citation: Citations | None = None
+    convention: Text | None = Field(
+        None, description="Why this derivation is our convention when no source states it")
+    note: str | Text | None = None
+
+
 class FactSpec(_Strict):
     """One fact: its type, unit, plausible range or allowed values, and what it means."""
 
@@ -91,12 +108,18 @@ class FactSpec(_Strict):
     zh: str = Field(min_length=1, description="Description in Chinese")
     en: str = Field(min_length=1, description="Description in English")
     note: str | None = None
+    derive: list[Derivation] | None = Field(
+        None, description="How the fact follows from other facts when it is not recorded: the "
+                          "first piece whose `when` is true gives the value; a recorded value "
+                          "always wins")
 
 
 class VocabularyFile(_Strict):
     """``facts.yaml``: the fact vocabulary."""
 
     version: Version
+    sources: dict[str, Source] = Field(
+        default_factory=dict, description="Sources cited by derivations (`derive:`)")
     facts: dict[FactName, FactSpec]
 
 
@@ -157,6 +180,10 @@ class Rule(_Strict):
     citation: Citations
     advice: list[Text] = Field(default_factory=list)
     specialty: Specialty | None = None
+    capability: str | None = Field(
+        None, description="A capability the destination must have (declared under "
+                          "`destination.capabilities` in policy.yaml, e.g. `pci`): the advice "
+                          "names the nearest hospital that has it")
     may_overlap: list[str] = Field(
         default_factory=list,
         description="Rules this (down) rule may fire together with on purpose, leaving the "
@@ -178,6 +205,14 @@ class Expect(_Strict):
     refusal: Refusal | None = None
     complete: bool | None = None
     missing: list[str] | None = None
+    confirm: list[str] | None = Field(
+        None, description="Facts the confirm-before-transfer checklist must list (exactly)")
+    possible_emergencies: list[str] | None = Field(
+        None, description="Rules the possible-emergency alerts must name (exactly)")
+    derived: dict[str, Scalar] | None = Field(
+        None, description="Derived facts and the values they must have taken")
+    destination: Literal["same_consortium", "specialty_allowed", "nearest_capable",
+                         "consortium_partner"] | None = None
 
 
 class Case(_Strict):
@@ -185,8 +220,11 @@ class Case(_Strict):
 
     name: str = Field(min_length=1)
     criterion: str | None = None
-    conditions: list[str] | None = Field(
-        None, description="Rulesets to evaluate; default: the file's own ruleset"
+    conditions: list[str] | Literal["all"] | None = Field(
+        None, description="Rulesets to evaluate, each taken as applying to the patient; `all`: "
+                          "every loaded ruleset, each only where its `applies_to` scope holds "
+                          "(as the library, the service and batch do by default); default: the "
+                          "file's own ruleset"
     )
     facts: dict[str, Scalar | None]
     expect: Expect
@@ -207,6 +245,11 @@ class RulesetFile(_Strict):
     version: Version
     title: Text
     specialty: Specialty | None = None
+    applies_to: Condition = Field(
+        description="Whom the ruleset applies to (its scope), e.g. `has_hypertension or "
+                    "bp_raised`. Without explicit conditions, a ruleset whose scope is false "
+                    "does not run, and one whose scope is unknown only raises emergencies that "
+                    "are true on the recorded facts")
     sources: dict[str, Source]
     definitions: dict[FactName, Definition] = Field(default_factory=dict)
     rules: list[Rule] = Field(min_length=1)
@@ -257,11 +300,22 @@ class RefusalPolicy(_Strict):
     citation: Citations
 
 
+class DownDestination(_Strict):
+    text: Text
+    citation: Citations
+
+
 class DestinationPolicy(_Strict):
     default: Text
     specialty: Text
     specialty_exceptions: list[Specialty]
     citation: Citations
+    down: DownDestination | None = Field(
+        None, description="Where a down-transfer should go (e.g. the consortium partner)")
+    capabilities: dict[FactName, Text] = Field(
+        default_factory=dict,
+        description="Capabilities a rule may require of its destination (`capability:`), each "
+                    "with the destination text, e.g. pci: the nearest PCI-capable hospital")
 
 
 class PolicyFile(_Strict):

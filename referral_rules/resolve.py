@@ -1,48 +1,62 @@
-"""Resolve: turn the set of fired rules into a Decision, by the policy.
+"""Resolve: turn the fired and undetermined rules into a Decision, by the policy.
 
 Semantics (shared/design.md "Decision semantics", in the policy's ``combination`` order):
 any emergency → up with urgency emergency; else any up → up; else any explicit stay → stay;
 else any down → down; else stay, "no criterion met". Direction is relative to the patient's
 current level: nothing goes above tertiary or below primary (up at tertiary and down at
-primary are stay). Missing facts never fire a rule; a rule they leave undetermined is reported
-when it could change the direction or urgency, and the decision is then incomplete.
+primary are stay).
+
+Records are sparse (criteria.md §0, conventions 2 and 4): rules only fire on what is recorded.
+A rule left undetermined by unrecorded facts never holds a patient back silently: when its
+firing would change the advice, its facts are listed (most consequential first); a down-transfer
+whose own criterion is met is advised with those facts as a "confirm before transfer" checklist;
+every undetermined emergency criterion is surfaced as a possible emergency, whatever the
+direction.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol
 
 from .decision import (
     DISCLAIMER,
+    EFFECT_ORDER,
     Citation,
     Decision,
+    DerivedFact,
     Destination,
+    Effect,
+    FactRef,
     FiredRule,
     MissingFact,
+    PossibleEmergency,
     Reason,
     RefusalRequirement,
     RequiredRecord,
     RulesetRef,
+    Scope,
     construct,
+    frozen,
 )
 from .ir import Bundle, CitationRef, CompiledRule
 from .model import Text
 
-__all__ = ["Outcome", "Resolver"]
+__all__ = ["REASONS", "Outcome", "Resolver", "outcome"]
 
-T = TypeVar("T")
 LEVELS = ("primary", "secondary", "tertiary")
-_CACHE_MAX = 2_048  # bound every per-pattern cache: memory stays flat on any input
-_SMALL_CACHE_MAX = 16_384  # caches whose keys are few by construction (signatures, parts)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_CACHE_MAX = 4_096  # bound every per-pattern cache: memory stays flat on any input
 _URGENCY_RANK = {None: 0, "routine": 1, "urgent": 2, "emergency": 3}
+_EFFECT_RANK = {e: i for i, e in enumerate(EFFECT_ORDER)}
 
 REASONS: dict[str, Text] = {
     "no_criterion_met": Text(zh="未满足任何转诊标准，继续在当前机构管理。",
                              en="No referral criterion is met; continue care at this level."),
+    "no_ruleset_applies": Text(
+        zh="记录中没有任何病种规则适用的信息（如高血压、糖尿病、胸痛、术后），规则未作判断。",
+        en="Nothing recorded brings the patient within any condition's rules (hypertension, "
+           "diabetes, chest pain, post-operative): the rules give no advice."),
     "at_highest_level": Text(zh="已在三级医院，符合上转标准但无更高级别可转，应在本院处置。",
                              en="Up-transfer criteria are met but the patient is already at "
                                 "tertiary level: manage here."),
@@ -62,9 +76,14 @@ REASONS: dict[str, Text] = {
     "up_overrides_down": Text(zh="上转标准优先于下转标准。",
                               en="Up-transfer criteria take precedence over down-transfer "
                                  "criteria."),
-    "down_withheld": Text(zh="下转标准已满足，但缺少的信息可能改变结论：信息补全前不下转。",
-                          en="The down-transfer criteria are met, but missing facts could change "
-                             "the decision: not sent down until they are known."),
+    "down_checks_outstanding": Text(
+        zh="下转标准已满足；以下未记录的情况如存在会改变结论，转出前请逐项确认。",
+        en="The down-transfer criteria are met; the unrecorded facts listed would change this "
+           "if present: confirm each before the transfer."),
+    "possible_emergency": Text(
+        zh="有急危重症标准因信息未记录而无法排除：请立即核实所列情况。",
+        en="An emergency criterion cannot be ruled out because facts are not recorded: check "
+           "the facts listed now."),
     "emergency_bypass": Text(zh="急危重症/120/群体性事件：可直接或就近转诊，转诊证明事后补办。",
                              en="Critical, 120-ambulance or mass-casualty patient: transfer "
                                 "directly or to the nearest capable hospital and complete the "
@@ -80,7 +99,7 @@ REASONS: dict[str, Text] = {
 
 
 class Sig(NamedTuple):
-    """What decides a rule's effect on the direction: all ``outcome`` reads of a rule."""
+    """What decides a rule's effect on the outcome."""
 
     direction: str
     urgency: str | None
@@ -94,12 +113,8 @@ class Outcome:
     direction: str
     urgency: str | None
     target: str | None
-    deciding: tuple[CompiledRule, ...]
+    deciding: tuple[Any, ...]
     reasons: tuple[str, ...]
-
-
-def _category(rule: RuleLike) -> str:
-    return "emergency" if rule.direction == "up" and rule.urgency == "emergency" else rule.direction
 
 
 class RuleLike(Protocol):
@@ -111,6 +126,10 @@ class RuleLike(Protocol):
     def urgency(self) -> str | None: ...
     @property
     def target_level(self) -> str | None: ...
+
+
+def _category(rule: RuleLike) -> str:
+    return "emergency" if rule.direction == "up" and rule.urgency == "emergency" else rule.direction
 
 
 def _up_target(rule: RuleLike, level: int) -> int:
@@ -151,23 +170,63 @@ def outcome(rules: Sequence[Any], current: str, order: Sequence[str]) -> Outcome
     return Outcome("down", None, LEVELS[min(wanted, level - 1)], deciding, tuple(reasons))
 
 
+def _effect(now: Outcome, then: Outcome) -> Effect | None:
+    """What firing one more rule would do to the advice ``now`` (None: nothing)."""
+    if (then.direction, then.urgency, then.target) == (now.direction, now.urgency, now.target):
+        return None
+    if then.urgency == "emergency" and now.urgency != "emergency":
+        return "emergency"
+    if then.direction == "up" and now.direction != "up":
+        return "up"
+    if then.direction == now.direction == "up" and then.urgency != now.urgency:
+        return "urgency"
+    if then.direction == "stay" and now.direction != "stay":
+        return "stay"
+    return "target"
+
+
 def _cite(refs: Iterable[CitationRef]) -> tuple[Citation, ...]:
     return tuple(Citation.model_construct(source=c.source, title=c.title, clause=c.clause,
                                           quote=c.quote, url=c.url) for c in refs)
 
 
+class _Pattern(NamedTuple):
+    """Everything that depends only on which rules fired / are undetermined at a level."""
+
+    out: Outcome
+    fired: tuple[CompiledRule, ...]
+    relevant: tuple[tuple[CompiledRule, Effect], ...]  # undetermined rules that change it
+    emergencies: tuple[CompiledRule, ...]  # undetermined emergency rules
+    inputs: tuple[str, ...]  # facts the relevant and emergency rules need
+
+
 class Resolver:
-    """Builds Decisions for one Bundle."""
+    """Builds Decisions for one Bundle. Thread-safe; shared parts are immutable."""
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.policy = bundle.policy.spec
         self.order = tuple(self.policy.combination)
         self.record_order = {rid: i for i, rid in enumerate(self.policy.records)}
-        self.direction_records: dict[str, list[str]] = {
-            d: list(dr.records) for d, dr in self.policy.direction_records.items()}
+        self.direction_records: dict[str, tuple[str, ...]] = {
+            d: tuple(dr.records) for d, dr in self.policy.direction_records.items()}
         self.record_titles = {rid: Text.model_construct(zh=r.zh, en=r.en)
                               for rid, r in self.policy.records.items()}
+        cites = bundle.policy.citations
+        self.refusal_cites = _cite(cites["refusal"])
+        self.bypass_cites = _cite(cites["emergency_bypass"])
+        self.destination_cites = _cite(cites["destination"])
+        self.down_cites = _cite(cites.get("destination.down", ()))
+        self.reason_objects = {c: Reason.model_construct(code=c, text=t)
+                               for c, t in REASONS.items()}
+        self.rule_citations = {r.index: _cite(r.citations) for r in bundle.rules}
+        self.refusals = {(d, declined): self._build_refusal(d, declined)
+                         for d in ("up", "down", "stay") for declined in (False, True)}
+        self.fact_labels = {name: Text.model_construct(zh=f.zh, en=f.en)
+                            for name, f in bundle.vocabulary.facts.items()}
+        # A computed value (a ruleset's own, e.g. a HEART score) that is missing is reported as
+        # the facts it is computed from; a derived vocabulary fact is reported as itself, with
+        # the facts that would also answer it.
         direct = {c.name: c.inputs for rs in bundle.rulesets.values() for c in rs.computed}
 
         def expand(name: str, seen: frozenset[str] = frozenset()) -> tuple[str, ...]:
@@ -175,247 +234,212 @@ class Resolver:
                 return (name,)
             return tuple(dict.fromkeys(x for i in direct[name] for x in expand(i, seen | {name})))
 
-        # A computed value that is missing is reported as the facts it is computed from.
-        self.computed_inputs = {name: expand(name) for name in direct}
-        cites = bundle.policy.citations
-        self.refusal_cites = _cite(cites["refusal"])
-        self.bypass_cites = _cite(cites["emergency_bypass"])
-        self.destination_cites = _cite(cites["destination"])
-        refusal = self.policy.refusal
-        self.capture_labels = dict(refusal.captures)
-        self.captures = tuple(refusal.captures)
-        # Everything that does not depend on a patient's values is built once.
-        self.reason_objects = {c: Reason.model_construct(code=c, text=t)
-                               for c, t in REASONS.items()}
-        self.rule_citations = {r.index: _cite(r.citations) for r in bundle.rules}
-        self.refusals = {(d, declined): self._build_refusal(d, declined)
-                         for d in ("up", "down", "stay") for declined in (False, True)}
-        self._records_cache: dict[tuple[Any, ...], tuple[RequiredRecord, ...]] = {}
-        self._missing_cache: dict[tuple[str, tuple[str, ...]], MissingFact] = {}
-        self._destinations: dict[tuple[str, str | None], Destination] = {}
-        self._patterns: dict[tuple[Any, ...], tuple[Outcome, tuple[str, ...],
-                                                     tuple[CompiledRule, ...],
-                                                     tuple[CompiledRule, ...]]] = {}
-        self._verdicts: dict[tuple[Any, ...], bool] = {}
-        self._statics: dict[tuple[Any, ...], tuple[dict[str, Any], str, str,
-                                                    tuple[CompiledRule, ...]]] = {}
-        self._fragments: dict[int, tuple[object, str]] = {}
-        self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
-        self.fact_labels = {name: Text.model_construct(zh=f.zh, en=f.en)
-                            for name, f in bundle.vocabulary.facts.items()}
-        for name in direct:  # never reported (expanded above), labelled for safety
-            self.fact_labels.setdefault(name, Text.model_construct(zh=name, en=name))
-        self.sig = {r.index: Sig(r.direction, r.urgency, r.target_level) for r in bundle.rules}
         self.inputs = {
-            r.index: tuple(dict.fromkeys(n for f in r.facts
-                                         for n in self.computed_inputs.get(f, (f,))))
+            r.index: tuple(dict.fromkeys(n for f in r.facts for n in expand(f)))
             for r in bundle.rules
         }
-        for reason in self.reason_objects.values():
-            self._remember(reason)
-        for refusal_object in self.refusals.values():
-            self._remember(refusal_object)
-        for rule in bundle.rules:
-            for advice in rule.advice:
-                self._remember(advice)
-        self.disclaimer_json = DISCLAIMER.model_dump_json()
-        self.fired_prefix: dict[int, str] = {}
-        self.fired_suffix: dict[int, str] = {}
-        for rule in bundle.rules:
-            text = self._fired(rule, {}).model_dump_json()
-            head, tail = text.split('"matched":{}', 1)
-            self.fired_prefix[rule.index] = head + '"matched":'
-            self.fired_suffix[rule.index] = tail
+        self.derived = {d.fact: d for d in bundle.derived}
+        self.derivable = {d.fact: d.inputs for d in bundle.derived}
+        self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
+        self.sig = {r.index: Sig(r.direction, r.urgency, r.target_level) for r in bundle.rules}
+        self._patterns: dict[tuple[Any, ...], _Pattern] = {}
+        self._statics: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._effects: dict[tuple[Any, ...], Effect | None] = {}
+        self._refs: dict[tuple[Any, ...], tuple[RulesetRef, ...]] = {}
 
-    def refs(self, conditions: Sequence[str]) -> tuple[RulesetRef, ...]:
+    # --- public -----------------------------------------------------------------------------
+    def refs(self, scopes: Sequence[tuple[str, Scope]]) -> tuple[RulesetRef, ...]:
+        """The files a decision was made with, each condition's ruleset with its scope."""
+        key = tuple(scopes)
+        hit = self._refs.get(key)
+        if hit is not None:
+            return hit
         b = self.bundle
         out = [RulesetRef.model_construct(id="facts", version=b.vocabulary.version,
-                                          sha256=b.vocabulary_sha256),
+                                          sha256=b.vocabulary_sha256, title=None, scope=None),
                RulesetRef.model_construct(id="policy", version=self.policy.version,
-                                          sha256=b.policy.sha256)]
+                                          sha256=b.policy.sha256, title=self.policy.title,
+                                          scope=None)]
         out.extend(RulesetRef.model_construct(id=c, version=b.rulesets[c].version,
-                                              sha256=b.rulesets[c].sha256)
-                   for c in conditions)
-        return self._remember(tuple(out))
+                                              sha256=b.rulesets[c].sha256,
+                                              title=b.rulesets[c].title, scope=s)
+                   for c, s in scopes)
+        value = tuple(out)
+        if len(self._refs) < _CACHE_MAX:
+            self._refs[key] = value
+        return value
 
     def decide(
         self,
-        facts: dict[str, Any],
+        facts: Mapping[str, Any],
         fired_idx: Sequence[int],
         undetermined_idx: Sequence[int],
         refs: tuple[RulesetRef, ...],
         bypass: bool,
+        derived: Sequence[tuple[str, int]] = (),
     ) -> Decision:
-        """The Decision for validated ``facts`` and the fired / undetermined rule indexes.
+        """The Decision for validated (and derived) ``facts``.
 
-        Everything but the matched values is a function of the fired and undetermined rules,
-        the current level, refusal, bypass and which needed facts are absent; that part is
-        built once per such pattern (bounded caches) and reused.
+        Args:
+            facts: the record the rules saw (recorded, derived and computed values).
+            fired_idx: indexes of the rules that are true.
+            undetermined_idx: indexes of in-scope rules neither true nor false.
+            refs: from ``refs()``.
+            bypass: the policy's emergency-bypass condition is true.
+            derived: (fact, piece index) of each derived fact that was worked out.
         """
         current = facts["care_level"]
         key1 = (tuple(fired_idx), tuple(undetermined_idx), current)
-        first = self._patterns.get(key1)
-        if first is None:
-            first = self._pattern(key1)
-        relevant_inputs = first[1]
-        absent = tuple(f for f in relevant_inputs if f not in facts)
-        key2 = (key1, facts.get("accepts_transfer") == "no", bypass, absent, id(refs))
+        pattern = self._patterns.get(key1)
+        if pattern is None:
+            pattern = self._pattern(key1)
+        absent = tuple(f for f in pattern.inputs if f not in facts)
+        declined = facts.get("accepts_transfer") == "no"
+        key2 = (key1, declined, bypass, absent, refs)
         static = self._statics.get(key2)
         if static is None:
-            static = self._static(first[0], first[2], first[3], current, key2[1], bypass, facts,
-                                  refs)
+            static = self._static(pattern, current, declined, bypass, set(absent), refs)
             if len(self._statics) < _CACHE_MAX:
                 self._statics[key2] = static
-        values, head, tail, fired = static
-        read = self.read
-        matched = [{f: facts[f] for f in read[r.index] if f in facts} for r in fired]
-        values = dict(values)
-        values["fired"] = tuple(self._fired(r, m) for r, m in zip(fired, matched, strict=True))
-        text = "".join((head, ",".join(
-            self.fired_prefix[r.index] + _ENCODER.encode(m) + self.fired_suffix[r.index]
-            for r, m in zip(fired, matched, strict=True)), tail))
-        return construct(Decision, values, {"_json": text})
+        derived_names = {f for f, _ in derived}
+        values = dict(static)
+        values["fired"] = tuple(self._fired(r, facts, derived_names) for r in pattern.fired)
+        values["derived_facts"] = tuple(self._derived(f, i, facts) for f, i in derived)
+        return construct(Decision, values)
 
-    def _pattern(self, key1: tuple[tuple[int, ...], tuple[int, ...], str]
-                 ) -> tuple[Outcome, tuple[str, ...], tuple[CompiledRule, ...],
-                            tuple[CompiledRule, ...]]:
+    # --- the pattern: outcome, and what unrecorded facts could do -------------------------
+    def _pattern(self, key1: tuple[tuple[int, ...], tuple[int, ...], str]) -> _Pattern:
         rules = self.bundle.rules
-        fired = [rules[i] for i in key1[0]]
-        out = outcome(fired, key1[2], self.order)
-        relevant = tuple(self._relevant(key1[2], out, fired, [rules[i] for i in key1[1]]))
-        if out.direction == "down" and relevant:
-            # Down-criteria are conjunctive: a fact that could still block the transfer (or turn
-            # it up) must be known first (criteria.md §0, convention 2). Stay, and say why.
-            out = Outcome("stay", None, None, (), (*out.reasons, "down_withheld"))
-        inputs = tuple(dict.fromkeys(f for r in relevant for f in self.inputs[r.index]))
-        value = (out, inputs, relevant, tuple(fired))
+        fired = tuple(rules[i] for i in key1[0])
+        current = key1[2]
+        out = outcome(fired, current, self.order)
+        sigs = frozenset(self.sig[r.index] for r in fired)
+        relevant: list[tuple[CompiledRule, Effect]] = []
+        emergencies: list[CompiledRule] = []
+        for i in key1[1]:
+            rule = rules[i]
+            if rule.emergency:
+                emergencies.append(rule)
+            effect = self._effect_of(sigs, current, out, self.sig[i])
+            if effect is not None:
+                relevant.append((rule, effect))
+        inputs = tuple(dict.fromkeys(
+            f for r in [*(r for r, _ in relevant), *emergencies] for f in self.inputs[r.index]))
+        value = _Pattern(out, fired, tuple(relevant), tuple(emergencies), inputs)
         if len(self._patterns) < _CACHE_MAX:
             self._patterns[key1] = value
         return value
 
-    def _static(self, out: Outcome, relevant: tuple[CompiledRule, ...],
-                fired: tuple[CompiledRule, ...], current: str, declined: bool, bypass: bool,
-                facts: dict[str, Any], refs: tuple[RulesetRef, ...]
-                ) -> tuple[dict[str, Any], str, str, tuple[CompiledRule, ...]]:
+    def _effect_of(self, sigs: frozenset[Sig], current: str, now: Outcome,
+                   sig: Sig) -> Effect | None:
+        """The effect of one more rule with ``sig``: few combinations, so cached."""
+        key = (sigs, current, sig)
+        if key in self._effects:
+            return self._effects[key]
+        effect = _effect(now, outcome([*sigs, sig], current, self.order))
+        if len(self._effects) < _CACHE_MAX:
+            self._effects[key] = effect
+        return effect
+
+    def _static(self, pattern: _Pattern, current: str, declined: bool, bypass: bool,
+                absent: set[str], refs: tuple[RulesetRef, ...]) -> dict[str, Any]:
+        out = pattern.out
         reasons = list(out.reasons)
         direction, urgency = out.direction, out.urgency
         transfer = direction in ("up", "down")
+        if not pattern.fired and not any(r.scope in ("requested", "applies") for r in refs):
+            reasons = ["no_ruleset_applies"]
         # The bypass (direct / nearest transfer, referral certificate completed afterwards) is for
         # a transfer that happens: a declined one has its refusal written on the form now.
-        bypass = (transfer and direction == "up" and not declined
-                  and (bypass or urgency == "emergency"))
+        bypass = (direction == "up" and not declined and (bypass or urgency == "emergency"))
         if bypass:
             reasons.append("emergency_bypass")
         refusal = self.refusals[(direction, declined)]
         if refusal.status == "required_now":
             reasons.append("patient_declined")
-        records = self._records(direction, out.deciding, bypass, refusal) if transfer else ()
-        missing = self._missing(relevant, facts)
-        if relevant:
+        missing = self._missing(pattern.relevant, absent)
+        confirm = tuple(m for m in missing if m.effect != "target") \
+            if direction == "down" else ()
+        if confirm:
+            reasons.append("down_checks_outstanding")
+        possible = tuple(self._possible(r, absent) for r in pattern.emergencies)
+        if possible:
+            reasons.append("possible_emergency")
+        if pattern.relevant:
             reasons.append("incomplete")
-        destination = self._destination(out, bypass) if direction == "up" else None
-        reason_objects = tuple(self.reason_objects[c] for c in reasons)
-        advice = tuple(dict.fromkeys(a for r in out.deciding for a in r.advice)) \
-            if transfer else ()
-        undetermined = tuple(r.id for r in relevant)
-        values = {
+        return {
             "direction": direction,
             "urgency": urgency,
             "current_level": current,
             "target_level": out.target,
-            "destination": destination,
-            "reasons": reason_objects,
+            "destination": self._destination(out, bypass) if transfer else None,
+            "reasons": tuple(self.reason_objects[c] for c in reasons),
+            "possible_emergencies": possible,
             "fired": (),
-            "records": records,
+            "records": self._records(direction, out.deciding, bypass, refusal)
+            if transfer else (),
             "refusal": refusal,
-            "advice": advice,
-            "complete": not relevant,
+            "advice": tuple(dict.fromkeys(a for r in out.deciding for a in r.advice))
+            if transfer else (),
+            "confirm_before_transfer": confirm,
+            "complete": not pattern.relevant,
             "missing_facts": missing,
-            "undetermined_rules": undetermined,
+            "undetermined_rules": tuple(r.id for r, _ in pattern.relevant),
+            "derived_facts": (),
             "rulesets": refs,
             "disclaimer": DISCLAIMER,
         }
-        js = self._js
-        head = "".join((
-            '{"direction":"', direction, '","urgency":', _str(urgency),
-            ',"current_level":"', current, '","target_level":', _str(out.target),
-            ',"destination":', js(destination) if destination is not None else "null",
-            ',"reasons":[', ",".join(js(r) for r in reason_objects), '],"fired":[',
-        ))
-        tail = "".join((
-            '],"records":', js(records), ',"refusal":', js(refusal),
-            ',"advice":[', ",".join(js(a) for a in advice),
-            '],"complete":', "false" if relevant else "true",
-            ',"missing_facts":[', ",".join(js(m) for m in missing),
-            '],"undetermined_rules":[', ",".join(f'"{u}"' for u in undetermined),
-            '],"rulesets":', js(refs), ',"disclaimer":', self.disclaimer_json, "}",
-        ))
-        return values, head, tail, fired
 
-    def _js(self, obj: Any) -> str:
-        """JSON of a part of a decision; remembered parts are serialised once."""
-        hit = self._fragments.get(id(obj))
-        if hit is not None and hit[0] is obj:
-            return hit[1]
-        if isinstance(obj, tuple):
-            return "[" + ",".join(self._js(o) for o in obj) + "]"
-        return str(obj.model_dump_json())
+    def _missing(self, relevant: Sequence[tuple[CompiledRule, Effect]],
+                 absent: set[str]) -> tuple[MissingFact, ...]:
+        """Unrecorded facts of the relevant rules, most consequential first, then by name."""
+        need: dict[str, list[str]] = {}
+        effect: dict[str, Effect] = {}
+        for rule, eff in relevant:
+            for name in self.inputs[rule.index]:
+                if name in absent:
+                    need.setdefault(name, []).append(rule.id)
+                    if name not in effect or _EFFECT_RANK[eff] < _EFFECT_RANK[effect[name]]:
+                        effect[name] = eff
+        ranked = sorted(need, key=lambda n: (_EFFECT_RANK[effect[n]], -len(need[n]), n))
+        return tuple(
+            MissingFact.model_construct(
+                fact=name, label=self.fact_labels[name], effect=effect[name],
+                needed_by=tuple(dict.fromkeys(need[name])),
+                derivable_from=self.derivable.get(name, ()))
+            for name in ranked)
 
-    def _remember(self, obj: T) -> T:
-        """Serialise a long-lived part once (only parts kept in a bounded cache come here)."""
-        if len(self._fragments) < _SMALL_CACHE_MAX:
-            self._fragments[id(obj)] = (obj, self._js(obj))  # holds obj: its id stays unique
-        return obj
+    def _possible(self, rule: CompiledRule, absent: set[str]) -> PossibleEmergency:
+        check = tuple(
+            FactRef.model_construct(fact=n, label=self.fact_labels[n],
+                                    derivable_from=self.derivable.get(n, ()))
+            for n in self.inputs[rule.index] if n in absent)
+        return PossibleEmergency.model_construct(
+            rule=rule.id, ruleset=rule.ruleset, title=rule.title, check=check,
+            citations=self.rule_citations[rule.index])
 
-    def _relevant(self, current: str, now: Outcome, fired: list[CompiledRule],
-                  undetermined: list[CompiledRule]) -> list[CompiledRule]:
-        """The undetermined rules whose firing would change direction, urgency or target.
-
-        That depends only on the current level and on the (direction, urgency, target level)
-        of the fired rules and of the candidate: few combinations, so verdicts are cached.
-        """
-        sig_of = self.sig
-        sigs = frozenset(sig_of[r.index] for r in fired)
-        now_core = (now.direction, now.urgency, now.target)
-        verdicts = self._verdicts
-        local: dict[Sig, bool] = {}
-        out = []
-        for rule in undetermined:
-            sig = sig_of[rule.index]
-            verdict = local.get(sig)
-            if verdict is None:
-                key = (sigs, current, sig)
-                verdict = verdicts.get(key)
-                if verdict is None:
-                    other = outcome([*sigs, sig], current, self.order)
-                    verdict = (other.direction, other.urgency, other.target) != now_core
-                    if len(verdicts) < _SMALL_CACHE_MAX:
-                        verdicts[key] = verdict
-                local[sig] = verdict
-            if verdict:
-                out.append(rule)
-        return out
-
-    def _fired(self, rule: CompiledRule, matched: dict[str, Any]) -> FiredRule:
+    # --- per patient ------------------------------------------------------------------------
+    def _fired(self, rule: CompiledRule, facts: Mapping[str, Any],
+               derived: set[str]) -> FiredRule:
+        matched = {f: facts[f] for f in self.read[rule.index] if f in facts}
         return construct(FiredRule, {
             "id": rule.id, "ruleset": rule.ruleset, "criterion": rule.criterion,
             "title": rule.title, "direction": rule.direction, "urgency": rule.urgency,
-            "matched": matched, "citations": self.rule_citations[rule.index],
-            "note": rule.note,
+            "matched": matched, "derived": tuple(f for f in matched if f in derived),
+            "citations": self.rule_citations[rule.index], "note": rule.note,
         })
 
+    def _derived(self, fact: str, index: int, facts: Mapping[str, Any]) -> DerivedFact:
+        piece = self.derived[fact].pieces[index]
+        return construct(DerivedFact, {
+            "fact": fact, "label": self.fact_labels[fact], "value": facts[fact],
+            "derived_from": {f: facts[f] for f in piece.inputs if f in facts},
+            "citations": _cite(piece.citations), "convention": piece.convention,
+        })
+
+    # --- records, refusal, destination ------------------------------------------------------
     def _records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
                  refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
-        key = (direction, tuple(r.index for r in deciding), bypass, refusal.status)
-        hit = self._records_cache.get(key)
-        if hit is None:
-            hit = self._build_records(direction, deciding, bypass, refusal)
-            if len(self._records_cache) < _CACHE_MAX:
-                self._records_cache[key] = self._remember(hit)
-        return hit
-
-    def _build_records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
-                       refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
         need: dict[str, list[str]] = {}
         for rec in self.direction_records[direction]:
             need.setdefault(rec, []).append(f"policy:direction_records.{direction}")
@@ -436,59 +460,41 @@ class Resolver:
         if direction not in self.policy.refusal.applies_to:
             return RefusalRequirement.model_construct(
                 status="not_applicable", transfer_proceeds=False, record=None, captures=(),
-                capture_labels={}, kept_in=None, citations=())
+                capture_labels=frozen({}), kept_in=None, citations=())
         return RefusalRequirement.model_construct(
             status="required_now" if declined else "required_if_declined",
             transfer_proceeds=not declined,
             record=self.policy.refusal.record,
-            captures=self.captures,
-            capture_labels=self.capture_labels,
+            captures=tuple(self.policy.refusal.captures),
+            capture_labels=frozen(self.policy.refusal.captures),
             kept_in=self.policy.refusal.kept_in,
             citations=self.refusal_cites,
         )
 
-    def _destination(self, out: Outcome, bypass: bool) -> Destination:
-        specialties = {r.specialty for r in out.deciding if r.specialty}
-        key = ("bypass" if bypass else "plain", ",".join(sorted(s for s in specialties)))
-        hit = self._destinations.get(key)
-        if hit is None:
-            hit = self._destinations[key] = self._remember(self._build_destination(out, bypass))
-        return hit
-
-    def _build_destination(self, out: Outcome, bypass: bool) -> Destination:
+    def _destination(self, out: Outcome, bypass: bool) -> Destination | None:
         dest = self.policy.destination
+        if out.direction == "down":
+            if dest.down is None:
+                return None
+            return Destination.model_construct(
+                kind="consortium_partner", text=dest.down.text, specialty=None,
+                capability=None, citations=self.down_cites)
+        needs = next((r for r in out.deciding if r.capability), None)
+        if needs is not None and needs.capability is not None:
+            return Destination.model_construct(
+                kind="nearest_capable", text=dest.capabilities[needs.capability],
+                specialty=None, capability=needs.capability,
+                citations=self.rule_citations[needs.index])
         if bypass:
             return Destination.model_construct(
                 kind="nearest_capable", text=self.policy.emergency_bypass.destination,
-                specialty=None, citations=self.bypass_cites)
+                specialty=None, capability=None, citations=self.bypass_cites)
         specialties = sorted({r.specialty for r in out.deciding if r.specialty}
                              & set(dest.specialty_exceptions))
         if specialties:
             return Destination.model_construct(
                 kind="specialty_allowed", text=dest.specialty, specialty=specialties[0],
-                citations=self.destination_cites)
+                capability=None, citations=self.destination_cites)
         return Destination.model_construct(kind="same_consortium", text=dest.default,
-                                           specialty=None, citations=self.destination_cites)
-
-    def _missing(self, relevant: Sequence[CompiledRule],
-                 facts: dict[str, Any]) -> tuple[MissingFact, ...]:
-        need: dict[str, list[str]] = {}
-        for rule in relevant:
-            for name in self.inputs[rule.index]:
-                if name not in facts:
-                    need.setdefault(name, []).append(rule.id)
-        out = []
-        for fact in sorted(need):
-            key = (fact, tuple(dict.fromkeys(need[fact])))
-            item = self._missing_cache.get(key)
-            if item is None:
-                item = construct(MissingFact, {"fact": fact, "label": self.fact_labels[fact],
-                                               "needed_by": key[1]})
-                if len(self._missing_cache) < _CACHE_MAX:
-                    self._missing_cache[key] = self._remember(item)
-            out.append(item)
-        return tuple(out)
-
-
-def _str(value: str | None) -> str:
-    return "null" if value is None else f'"{value}"'
+                                           specialty=None, capability=None,
+                                           citations=self.destination_cites)

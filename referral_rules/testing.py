@@ -13,6 +13,7 @@ from typing import Any
 
 from .decision import Decision
 from .errors import FactsError, ReferralRulesError
+from .bind import thresholds_of
 from .evaluate import Engine
 from .ir import Bundle, CaseSpec
 
@@ -101,6 +102,24 @@ def _check(spec: CaseSpec, d: Decision) -> list[str]:
         lacking = sorted(set(e.missing) - got_missing)
         if lacking:
             problems.append(f"missing: expected {lacking} to be listed, got {sorted(got_missing)}")
+    if e.confirm is not None:
+        got_confirm = sorted(m.fact for m in d.confirm_before_transfer)
+        if sorted(e.confirm) != got_confirm:
+            differ("confirm", sorted(e.confirm), got_confirm)
+    if e.possible_emergencies is not None:
+        got_possible = sorted(p.rule for p in d.possible_emergencies)
+        if sorted(e.possible_emergencies) != got_possible:
+            differ("possible_emergencies", sorted(e.possible_emergencies), got_possible)
+    if e.derived is not None:
+        got_derived = {f.fact: f.value for f in d.derived_facts}
+        for fact, value in e.derived.items():
+            if fact not in got_derived or got_derived[fact] != value \
+                    or type(got_derived[fact]) is bool and type(value) is not bool:
+                differ(f"derived {fact}", value, got_derived.get(fact))
+    if "destination" in given:
+        got_kind = d.destination.kind if d.destination is not None else None
+        if e.destination != got_kind:
+            differ("destination", e.destination, got_kind)
     return problems
 
 
@@ -122,6 +141,8 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
     results: list[CaseResult] = []
     fired_by_cases: set[str] = set()
     values_by_ruleset: dict[str, dict[str, list[float]]] = {}
+    derived_by_cases: set[tuple[str, int]] = set()
+    all_values: dict[str, list[float]] = {}
     for spec in bundle.cases:
         try:
             decision = engine.evaluate(spec.case.facts, spec.conditions)
@@ -132,12 +153,17 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
         problems = _check(spec, decision)
         results.append(CaseResult(spec, not problems, tuple(problems), decision))
         fired_by_cases.update(decision.fired_ids)
-        for cond in spec.conditions:
+        derived_by_cases.update(engine.derivations(spec.case.facts))
+        numbers = {f: float(v) for f, v in record.items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        for fact, value in numbers.items():
+            all_values.setdefault(fact, []).append(value)
+        for cond in spec.conditions if spec.conditions is not None else bundle.rulesets:
             seen = values_by_ruleset.setdefault(cond, {})
-            for fact, value in record.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    seen.setdefault(fact, []).append(float(value))
+            for fact, value in numbers.items():
+                seen.setdefault(fact, []).append(value)
     coverage = Coverage()
+    _cover_derivations(bundle, coverage, derived_by_cases, all_values)
     for rs in bundle.rulesets.values():
         seen = values_by_ruleset.get(rs.id, {})
         done: set[tuple[str, str, float]] = set()
@@ -163,6 +189,35 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
                     coverage.thresholds_uncovered.append(text)
                     coverage.gaps.append((rs.id, owner, text))
     return TestReport(results, coverage)
+
+
+def _cover_derivations(bundle: Bundle, coverage: Coverage, used: set[tuple[str, int]],
+                       values: dict[str, list[float]]) -> None:
+    """Every derivation piece is used by a case, and its thresholds are tested on and just
+    past, like a rule's."""
+    done: set[tuple[str, str, float]] = set()
+    for derived in bundle.derived:
+        owner = f"derivation of {derived.fact}"
+        for index, piece in enumerate(derived.pieces):
+            coverage.rules_total += 1
+            if (derived.fact, index) not in used:
+                coverage.rules_unfired.append(f"{owner} (piece {index + 1})")
+            for atom in thresholds_of(piece.when):
+                key = (atom.fact, ">=" if atom.op in (">=", "<") else ">", atom.number)
+                if key in done:
+                    continue
+                done.add(key)
+                coverage.thresholds_total += 1
+                seen = values.get(atom.fact, [])
+                on = any(v == atom.number for v in seen)
+                past = any(_just_past(atom.op, atom.number, v) for v in seen)
+                if not (on and past):
+                    lacking = " and ".join(w for w, ok in (("on", on), ("just past", past))
+                                           if not ok)
+                    text = (f"facts: {atom.fact} {atom.op} {atom.number:g} ({owner}) has no "
+                            f"case {lacking} it")
+                    coverage.thresholds_uncovered.append(text)
+                    coverage.gaps.append(("facts", owner, text))
 
 
 def summary(report: TestReport) -> dict[str, Any]:
