@@ -201,6 +201,14 @@ def render_flow(spec: RulesetFile) -> list[str]:
     return out
 
 
+def _scope(spec: RulesetFile) -> str:
+    if "applies_to" not in spec.model_fields_set:
+        return "every patient (no `applies_to`) / 所有患者（未声明适用范围）"
+    return (f"`{_inline(spec.applies_to)}` — without explicit conditions the rules advise "
+            "only in this scope; with it unknown, only emergencies true on the recorded facts "
+            "are raised / 未指定病种时，仅在此范围内给出建议；范围未知时只提示已记录信息证实的急症")
+
+
 def render_ruleset(ir: RulesetIR) -> str:
     """The Markdown document of one ruleset."""
     spec = ir.spec
@@ -216,6 +224,7 @@ def render_ruleset(ir: RulesetIR) -> str:
         "clinician decides.",
         "",
         f"- Rules / 规则数: {len(ir.rules)}; test cases / 用例数: {len(ir.cases)}",
+        f"- Applies to / 适用范围: {_scope(spec)}",
         f"- Specialty (destination exception) / 专科: {ir.specialty or '—'}",
         f"- File sha256: `{ir.sha256}`",
         "",
@@ -340,6 +349,12 @@ def render_facts(bundle: Bundle, rulesets_link: str = "rulesets") -> str:
     readers = fact_readers(bundle)
     computed = _computed(bundle)
     policy = {f: ["policy: emergency bypass / 紧急绕行"] for f in facts_of(bundle.policy.bypass)}
+    for rs in bundle.rulesets.values():
+        for fact in facts_of(rs.scope):
+            policy.setdefault(fact, []).append(f"scope of {rs.id} / 适用范围")
+    for derived in bundle.derived:
+        for fact in derived.inputs:
+            policy.setdefault(fact, []).append(f"derives `{derived.fact}` / 用于推出")
     extra = {name: [*policy.get(name, []), *([_RESOLVER_READS[name]]
                                             if name in _RESOLVER_READS else [])]
              for name in vocab.facts}
@@ -379,8 +394,11 @@ def render_facts(bundle: Bundle, rulesets_link: str = "rulesets") -> str:
         "value is rejected with one error per fact — never silently ignored.",
         "- **Read by** lists the rules that read the fact; a rule that reads a computed value "
         "(below) reads its inputs too. \"—\" means no rule reads it" + unused_note + ".",
-        "- **FHIR code**: \"—\" for now; the mapping of each fact to a FHIR resource and code "
-        "(LOINC / SNOMED CT) is a later issue. / FHIR 编码映射将在后续版本提供。",
+        "- **Derived** facts (below) are worked out from recorded facts when they are not "
+        "recorded themselves; a recorded value always wins. / 标为“推出”的事实在未记录时由其他"
+        "已记录信息推出，已记录的值优先。",
+        "- **FHIR**: how each fact is read from FHIR R4 (LOINC / SNOMED CT / ICD-10 codes, units) "
+        "is in [fhir-mapping.md](fhir-mapping.md). / FHIR 映射见 fhir-mapping.md。",
         "",
         "## Facts / 事实",
         "",
@@ -411,7 +429,51 @@ def render_facts(bundle: Bundle, rulesets_link: str = "rulesets") -> str:
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if not computed:
         out.append("| — | | | | | | | |")
+    out += _derived_section(bundle)
     return "\n".join(out) + "\n"
+
+
+def _derived_section(bundle: Bundle) -> list[str]:
+    vocab = bundle.vocabulary.spec
+    out = [
+        "",
+        "## Derived facts / 推出的事实",
+        "",
+        "When the fact itself is not recorded, the first row whose condition is true gives its "
+        "value (a row whose condition is unknown stops the search); the decision lists every "
+        "derived fact with what it came from. / 事实本身未记录时，按顺序取第一个条件成立的行；"
+        "决策中列出每个推出的事实及其依据。",
+        "",
+        "| fact | # | when / 条件 | value / 值 | source or convention / 依据或约定 |",
+        "|---|---|---|---|---|",
+    ]
+    for derived in bundle.derived:
+        spec = vocab.facts[derived.fact].derive or []
+        for i, piece in enumerate(spec, start=1):
+            value = f"`{piece.compute}`" if piece.compute else f"`{_value(piece.value)}`"
+            why = []
+            for c in _flat(piece.citation):
+                src = vocab.sources.get(c.source)
+                title = src.title if src else c.source
+                why.append(f"{title}, {c.clause}" + (f": “{c.quote}”" if c.quote else ""))
+            if piece.convention is not None:
+                why.append(f"convention / 约定: {piece.convention.en} / {piece.convention.zh}")
+            cells = [f"`{derived.fact}`", str(i), f"`{_inline(piece.when)}`", value,
+                     "<br>".join(why)]
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if not bundle.derived:
+        out.append("| — | | | | |")
+    return out
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _flat(value: Citation | list[Citation] | None) -> list[Citation]:
+    return [] if value is None else value if isinstance(value, list) else [value]
 
 
 def render_all(bundle: Bundle) -> dict[str, str]:

@@ -6,8 +6,10 @@ inside the vocabulary's plausible range or allowed values: an interval with open
 (whole numbers for integer facts) minus excluded points, or a set of allowed values. That decides
 every question below exactly, and the surviving domains give a concrete example patient.
 
-Findings: ``never-true`` (error), ``unreachable-branch``, ``redundant``, ``conflict``,
-``threshold-untested``, ``unused-fact``, ``unused-definition``, ``unused-source`` (warnings).
+Findings: ``never-true`` (error: a rule, a ruleset's ``applies_to`` or a derivation piece),
+``unreachable-branch`` (also a derivation piece hidden by an earlier one), ``redundant``,
+``conflict``, ``threshold-untested`` (rules and derivations), ``unused-fact``,
+``unused-definition``, ``unused-source``, ``no-scope`` (warnings).
 """
 
 from __future__ import annotations
@@ -273,6 +275,50 @@ class _Linter:
                              f"{rule.id}: part of the condition can never be true: "
                              f"{atom.fact} {atom.op} {atom.value!r}{rng}")
 
+    def scopes(self) -> None:
+        """Each ruleset says whom it applies to, and that can be true."""
+        for rs in self.bundle.rulesets.values():
+            smap = self.smaps.get(rs.file)
+            if rs.spec is not None and "applies_to" not in rs.spec.model_fields_set:
+                pos = smap.locate(("id",)) if smap else (1, 1)
+                self.add(rs.file, pos, "warning", "no-scope",
+                         f"ruleset '{rs.id}' does not say whom it applies to: it applies to "
+                         "every patient; add applies_to: (e.g. the condition's own fact)")
+                continue
+            pos = smap.locate(("applies_to",)) if smap else (1, 1)
+            try:
+                possible = satisfiable(rs.scope, self.facts) is not None
+            except _TooComplex:
+                continue
+            if not possible:
+                self.add(rs.file, pos, "error", "never-true",
+                         f"{rs.id}: applies_to can never be true: the ruleset never applies")
+
+    def derivations(self) -> None:
+        """Each piece of a derived fact can be true, and is not hidden by an earlier piece."""
+        file = str(Path(self.bundle.directory) / "facts.yaml")
+        smap = self.vocab_smap
+        for derived in self.bundle.derived:
+            earlier: list[Expr] = []
+            for index, piece in enumerate(derived.pieces):
+                path = ("facts", derived.fact, "derive", index, "when")
+                pos = smap.locate(path) if smap else (derived.line, 1)
+                try:
+                    alone = satisfiable(piece.when, self.facts)
+                    after = alone is not None and satisfiable(
+                        All((piece.when, *(_not_fired(e) for e in earlier))), self.facts)
+                except _TooComplex:
+                    earlier.append(piece.when)
+                    continue
+                if alone is None:
+                    self.add(file, pos, "error", "never-true",
+                             f"derivation {index + 1} of '{derived.fact}' can never apply")
+                elif after is None:
+                    self.add(file, pos, "warning", "unreachable-branch",
+                             f"derivation {index + 1} of '{derived.fact}' never applies: an "
+                             "earlier piece always applies first")
+                earlier.append(piece.when)
+
     def _range_matters(self, term: Sequence[Atom]) -> bool:
         """Whether the term would be satisfiable if facts had no plausible range."""
         unbounded = {name: FactInfo(i.type, i.values, i.unit, None)
@@ -341,6 +387,13 @@ class _Linter:
     def thresholds(self, engine: Engine) -> None:
         report = run_cases(self.bundle, engine)
         for rs_id, owner, text in report.coverage.gaps:
+            if rs_id == "facts":  # a derivation's threshold
+                fact = owner.removeprefix("derivation of ")
+                smap = self.vocab_smap
+                pos = smap.locate(("facts", fact, "derive"), key=True) if smap else (1, 1)
+                self.add(str(Path(self.bundle.directory) / "facts.yaml"), pos, "warning",
+                         "threshold-untested", text.split(": ", 1)[1])
+                continue
             rs = self.bundle.rulesets[rs_id]
             rule = next((r for r in rs.rules if r.id == owner), None)
             if rule is not None:
@@ -355,6 +408,9 @@ class _Linter:
         used = {f for r in self.bundle.rules for f in r.facts}
         used |= {f for rs in self.bundle.rulesets.values() for c in rs.computed for f in c.inputs}
         used |= set(_POLICY_FACTS) | {a.fact for t in _dnf(self.bundle.policy.bypass) for a in t}
+        used |= {f for d in self.bundle.derived for f in d.inputs}
+        used |= {a.fact for rs in self.bundle.rulesets.values() for t in _dnf(rs.scope)
+                 for a in t}
         smap = self.vocab_smap
         for name, fact in self.bundle.vocabulary.facts.items():
             if name in used and fact.informational:
@@ -370,6 +426,15 @@ class _Linter:
             if spec is None or smap is None:
                 continue
             self._unused_in(rs.file, spec, smap)
+        vocab = self.bundle.vocabulary.spec
+        if smap is not None:
+            cited = {c.source for f in vocab.facts.values() for p in f.derive or ()
+                     for c in _flatten(p.citation)}
+            for sid in vocab.sources:
+                if sid not in cited:
+                    self.add(str(Path(self.bundle.directory) / "facts.yaml"),
+                             smap.locate(("sources", sid), key=True), "warning",
+                             "unused-source", f"source '{sid}' is never cited")
         policy = self.bundle.policy.spec
         if self.policy_smap is not None:
             cited = {c.source for c in _policy_citations(policy)}
@@ -443,6 +508,8 @@ def _policy_citations(policy: PolicyFile) -> Iterable[Citation]:
     yield from _flatten(policy.emergency_bypass.citation)
     yield from _flatten(policy.refusal.citation)
     yield from _flatten(policy.destination.citation)
+    if policy.destination.down is not None:
+        yield from _flatten(policy.destination.down.citation)
 
 
 def lint(directory: str | Path, *, thresholds: bool = True) -> list[Finding]:
@@ -455,6 +522,8 @@ def lint(directory: str | Path, *, thresholds: bool = True) -> list[Finding]:
     bundle = load_rulesets(root)
     linter = _Linter(bundle, root)
     linter.conditions()
+    linter.scopes()
+    linter.derivations()
     linter.pairs()
     linter.unused()
     if thresholds:

@@ -246,10 +246,12 @@ class RulesetFile(_Strict):
     title: Text
     specialty: Specialty | None = None
     applies_to: Condition = Field(
+        "true",
         description="Whom the ruleset applies to (its scope), e.g. `has_hypertension or "
                     "bp_raised`. Without explicit conditions, a ruleset whose scope is false "
                     "does not run, and one whose scope is unknown only raises emergencies that "
-                    "are true on the recorded facts")
+                    "are true on the recorded facts. Default `true`: every patient "
+                    "(`referral-rules lint` warns)")
     sources: dict[str, Source]
     definitions: dict[FactName, Definition] = Field(default_factory=dict)
     rules: list[Rule] = Field(min_length=1)

@@ -316,11 +316,16 @@ class Resolver:
         sigs = frozenset(self.sig[r.index] for r in fired)
         relevant: list[tuple[CompiledRule, Effect]] = []
         emergencies: list[CompiledRule] = []
+        capabilities = {r.capability for r in out.deciding}
         for i in key1[1]:
             rule = rules[i]
-            if rule.emergency:
-                emergencies.append(rule)
             effect = self._effect_of(sigs, current, out, self.sig[i])
+            # Every undetermined emergency criterion is raised, whatever the direction; once the
+            # advice is already an emergency transfer, only those that would still change it
+            # (the level, or the capability the destination needs).
+            if rule.emergency and (out.urgency != "emergency" or effect is not None
+                                   or rule.capability not in capabilities):
+                emergencies.append(rule)
             if effect is not None:
                 relevant.append((rule, effect))
         inputs = tuple(dict.fromkeys(

@@ -185,17 +185,38 @@ def test_decision_json_is_byte_identical_and_carries_versions(mini: Engine) -> N
     assert "not an order" in decision.disclaimer.en
 
 
-def test_down_is_withheld_while_a_blocking_fact_is_missing(mini: Engine) -> None:
-    """Down-criteria met, but the stay flag of another condition is unknown: stay, incomplete."""
+def test_down_goes_ahead_with_a_checklist_while_a_blocking_fact_is_unrecorded(
+        mini: Engine) -> None:
+    """Down-criteria met, the stay flag of another condition unrecorded: down, with that fact
+    on the confirm-before-transfer checklist (criteria.md §0, convention 2, revised)."""
     facts = full(d=True, care_level="secondary")
     del facts["s"]
     d = mini.evaluate(facts)
     assert [r.id for r in d.fired] == ["A-D"]
-    assert (d.direction, d.target_level) == ("stay", None)
-    assert [r.code for r in d.reasons] == ["down_withheld", "incomplete"]
-    assert [(m.fact, m.needed_by) for m in d.missing_facts] == [("s", ("B-S",))]
-    assert d.records == () and d.refusal.status == "not_applicable"
-    assert mini.evaluate(full(d=True, care_level="secondary")).direction == "down"
+    assert (d.direction, d.target_level) == ("down", "primary")
+    assert [r.code for r in d.reasons] == ["down_checks_outstanding", "incomplete"]
+    assert [(m.fact, m.effect, m.needed_by) for m in d.confirm_before_transfer] == [
+        ("s", "stay", ("B-S",))]
+    assert d.missing_facts == d.confirm_before_transfer and not d.complete
+    assert d.destination is not None and d.destination.kind == "consortium_partner"
+    assert d.refusal.status == "required_if_declined"
+    # recorded, the blocking fact holds the patient
+    held = mini.evaluate({**facts, "s": True})
+    assert held.direction == "stay" and held.confirm_before_transfer == ()
+    assert mini.evaluate(full(d=True, care_level="secondary")).confirm_before_transfer == ()
+
+
+def test_checklist_ranks_emergency_before_up_before_stay(mini: Engine) -> None:
+    facts = full(d=True, care_level="secondary")
+    for name in ("e", "u", "s"):
+        del facts[name]
+    d = mini.evaluate(facts)
+    assert d.direction == "down"
+    assert [(m.fact, m.effect) for m in d.confirm_before_transfer] == [
+        ("e", "emergency"), ("u", "up"), ("s", "stay")]
+    assert [p.rule for p in d.possible_emergencies] == ["A-E"]
+    assert [c.fact for c in d.possible_emergencies[0].check] == ["e"]
+    assert "possible_emergency" in [r.code for r in d.reasons]
 
 
 def test_declined_emergency_defers_nothing(mini: Engine) -> None:
