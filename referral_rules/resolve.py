@@ -324,7 +324,8 @@ class Resolver:
             # advice is already an emergency transfer, only those that would still change it
             # (the level, or the capability the destination needs).
             if rule.emergency and (out.urgency != "emergency" or effect is not None
-                                   or rule.capability not in capabilities):
+                                   or (rule.capability is not None
+                                       and rule.capability not in capabilities)):
                 emergencies.append(rule)
             if effect is not None:
                 relevant.append((rule, effect))
