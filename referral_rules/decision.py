@@ -18,8 +18,8 @@ from .model import Text
 __all__ = [
     "Citation",
     "Decision",
-    "Destination",
     "DerivedFact",
+    "Destination",
     "FactRef",
     "FiredRule",
     "FrozenDict",
@@ -59,7 +59,7 @@ class FrozenDict(dict[K, V]):
         raise TypeError(msg)
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
-    __ior__ = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self.items()))

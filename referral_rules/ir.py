@@ -133,7 +133,7 @@ class RulesetIR:
     rules: tuple[CompiledRule, ...]
     computed: tuple[Computed, ...]
     cases: tuple[CaseSpec, ...]
-    scope: Expr = Const(True)  # applies_to, bound
+    scope: Expr = field(default_factory=lambda: Const(True))  # applies_to, bound
     thresholds: dict[str, tuple[tuple[str, str, float], ...]] = field(default_factory=dict)
     values: dict[str, int | float | str | bool] = field(default_factory=dict)
     spec: RulesetFile | None = None  # the validated file, for generated documentation

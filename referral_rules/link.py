@@ -30,8 +30,8 @@ from .ir import (
     CitationRef,
     CompiledRule,
     Computed,
-    DerivePiece,
     Derived,
+    DerivePiece,
     Policy,
     RulesetIR,
 )

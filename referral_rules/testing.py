@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .bind import thresholds_of
 from .decision import Decision
 from .errors import FactsError, ReferralRulesError
-from .bind import thresholds_of
 from .evaluate import Engine
 from .ir import Bundle, CaseSpec
 
@@ -114,7 +114,7 @@ def _check(spec: CaseSpec, d: Decision) -> list[str]:
         got_derived = {f.fact: f.value for f in d.derived_facts}
         for fact, value in e.derived.items():
             if fact not in got_derived or got_derived[fact] != value \
-                    or type(got_derived[fact]) is bool and type(value) is not bool:
+                    or (type(got_derived[fact]) is bool and type(value) is not bool):
                 differ(f"derived {fact}", value, got_derived.get(fact))
     if "destination" in given:
         got_kind = d.destination.kind if d.destination is not None else None

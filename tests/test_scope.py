@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from referral_rules import Engine, FactsError, RulesetError, load_rulesets
+from referral_rules import Decision, Engine, FactsError, RulesetError, load_rulesets
 
 SCOPED = Path(__file__).parent / "fixtures" / "scoped"
 
@@ -29,7 +29,7 @@ def alpha_quiet(**facts: Any) -> dict[str, Any]:
     return base
 
 
-def scope_of(decision: Any, ruleset: str) -> str | None:
+def scope_of(decision: Decision, ruleset: str) -> str | None:
     return next(r.scope for r in decision.rulesets if r.id == ruleset)
 
 
@@ -138,8 +138,8 @@ def test_derivation_cycle_is_located(tmp_path: Path) -> None:
 
 
 def test_derivation_value_of_the_wrong_type_is_located(tmp_path: Path) -> None:
-    directory = _broken(tmp_path, "        value: true\n        citation: {source: T, clause: \"y high\"}",
-                        "        value: 3\n        citation: {source: T, clause: \"y high\"}")
+    cite = '        citation: {source: T, clause: "y high"}'
+    directory = _broken(tmp_path, f"        value: true\n{cite}", f"        value: 3\n{cite}")
     with pytest.raises(RulesetError) as info:
         load_rulesets(directory)
     (issue,) = info.value.issues
