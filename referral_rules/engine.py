@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +34,19 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 _INIT_FACT = f'{{"id":"__referral_rules_init__","{RESERVED}":3}}'
 
 
+# durable_rules' JSON parser rejects a number in exponent form without a decimal point ("1e-05",
+# "1e+22": error 204) but reads "1.0e-05" correctly; Python writes the former for small and
+# large floats. Fact names and enum values never contain "e-"/"e+", so only numbers match.
+_BARE_EXPONENT = re.compile(r"(?<=[:\[,])(-?\d+)(?=[eE][+-]?\d)")
+
+
+def durable_json(text: str) -> str:
+    """JSON text with every exponent-form number written as durable_rules can read it."""
+    if "e-" not in text and "e+" not in text and "E" not in text:
+        return text
+    return _BARE_EXPONENT.sub(r"\1.0", text)
+
+
 def available() -> bool:
     """Whether durable_rules' C extension can be imported on this platform."""
     return _dre is not None
@@ -46,7 +60,7 @@ class DurableMatcher:
             msg = "durable_rules is not installed; use backend='python'"
             raise EngineError(msg)
         rules = list(rules)
-        self.source = to_durable(rules)
+        self.source = durable_json(to_durable(rules))
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
         self.name = f"referral_rules_{digest}"
         self._index = {f"r{r.index}": r.index for r in rules}
@@ -85,7 +99,7 @@ class DurableMatcher:
 
     def match(self, facts: dict[str, Any]) -> list[int]:
         """Indexes of the rules whose condition holds for ``facts`` (validated, no nulls)."""
-        body = _ENCODER.encode(facts)
+        body = durable_json(_ENCODER.encode(facts))
         message = "{" + _FACT_ID + f',"{RESERVED}":1' + ("," + body[1:] if len(body) > 2 else "}")
         for attempt in (1, 2):
             handle = self._handle()

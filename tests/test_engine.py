@@ -125,3 +125,25 @@ def test_fast_json_equals_model_dump_json_on_many_patients(bundle: Bundle,
         for record in patients(bundle, 3_000, seed=11, present=present):
             decision = python_engine.evaluate(record)
             assert decision.to_json() == decision.model_dump_json()
+
+
+def test_tiny_and_huge_numbers_reach_durable_rules(durable: Engine, python_engine: Engine) -> None:
+    """Issue 11 item 1: Python writes 1e-05 and 5e-324 in exponent form without a decimal
+    point, which durable_rules could not parse (error 204, a 500 in the service). Every
+    float the vocabulary allows must give the oracle's answer."""
+    for value in (0.00001, 5e-324, 1e-4, 1.5e-7, 2.2250738585072014e-308):
+        facts = {"care_level": "primary", "chest_pain_complaint": True, "suspected_acs": True,
+                 "hours_since_chest_pain": value, "ecg_result": "normal"}
+        assert durable.evaluate(facts).to_json() == python_engine.evaluate(facts).to_json()
+        assert durable.evaluate(facts).fired_ids == ("CP-U1-NORMAL-ECG",)
+
+
+def test_exponent_numbers_are_rewritten_for_durable_rules_only_where_they_are_numbers() -> None:
+    from referral_rules.engine import durable_json
+
+    text = '{"care_level":"tertiary","a":1e-05,"b":-1e+22,"c":1.5e-07,"d":[3e2],"e":12}'
+    assert durable_json(text) == (
+        '{"care_level":"tertiary","a":1.0e-05,"b":-1.0e+22,"c":1.5e-07,"d":[3.0e2],"e":12}')
+    handle = durable_rules_engine.create_ruleset(
+        "exponent_check", '{"r": {"all": [{"m": {"$lt": {"x": 0.0001}}}]}}')
+    assert durable_rules_engine.assert_fact(handle, durable_json('{"id":"p","x":1e-05}'))[0] == 0
