@@ -14,17 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .conditions import Arith, BoolLit, Compare, Logic, Member, Name, Node, Presence
-from .errors import IssueCode
+from .errors import IssueCode, ReferralRulesError
+from .operators import OPS
 
 __all__ = ["All", "AnyOf", "Atom", "BindError", "Const", "Expr", "FactInfo", "Scope", "bind"]
 
 Scalar = int | float | str | bool
 
-_NEGATE = {"<": ">=", ">=": "<", ">": "<=", "<=": ">", "==": "!=", "!=": "==",
-           "in": "not_in", "not_in": "in", "present": "absent", "absent": "present"}
 
 
-class BindError(Exception):
+class BindError(ReferralRulesError, ValueError):
     """A name or type problem at ``offset`` in a condition."""
 
     def __init__(
@@ -46,7 +45,7 @@ class Atom:
     value: Scalar | tuple[Scalar, ...] | None = None
 
     def negated(self) -> Atom:
-        return Atom(self.fact, _NEGATE[self.op], self.value)
+        return Atom(self.fact, OPS[self.op].negation, self.value)
 
     @property
     def number(self) -> float:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import IssueCode
+from .errors import IssueCode, ReferralRulesError
+from .operators import SPELLINGS
 
 __all__ = [
     "Arith",
@@ -30,7 +31,7 @@ __all__ = [
 Scalar = int | float | str | bool
 
 
-class ConditionSyntaxError(Exception):
+class ConditionSyntaxError(ReferralRulesError, ValueError):
     """A condition that cannot be parsed; ``offset`` is the 0-based character position."""
 
     def __init__(
@@ -107,8 +108,7 @@ class Arith:
 
 Node = Name | Compare | Member | Presence | BoolLit | Logic
 
-OPERATORS = {">=": ">=", "<=": "<=", ">": ">", "<": "<", "==": "==", "!=": "!=",
-             "≥": ">=", "≤": "<=", "≠": "!="}
+OPERATORS = SPELLINGS  # what authors may write → the canonical operator (operators.py)
 _OPERATOR_HINTS = {"=>": ">=", "=<": "<=", "=": "==", "<>": "!=", "=!": "!=", "≧": ">=",
                    "≦": "<=", "＞": ">", "＜": "<", "＝": "=="}
 _WORD_OPERATORS = {"gte": ">=", "ge": ">=", "lte": "<=", "le": "<=", "gt": ">", "lt": "<",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, NoReturn, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .model import Text
 
@@ -220,10 +220,28 @@ class Decision(_Frozen):
     derived_facts: tuple[DerivedFact, ...]
     rulesets: tuple[RulesetRef, ...]
     disclaimer: Text
+    _json: str | None = PrivateAttr(default=None)  # assembled by the resolver; same bytes
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """The decision as JSON: byte-identical for the same facts and rulesets."""
+        """The decision as JSON: byte-identical for the same facts and rulesets.
+
+        Equal to ``model_dump_json(indent=indent)``; the compact form is assembled by the
+        resolver from parts serialised once per pattern (a property test checks the bytes).
+        """
+        if indent is None:
+            private = self.__pydantic_private__
+            cached = private.get("_json") if private else None
+            if cached is not None:
+                return str(cached)
         return self.model_dump_json(indent=indent)
+
+    def __eq__(self, other: object) -> bool:
+        """Decisions are equal when their fields are (the assembled JSON is not a field)."""
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
 
     def explain(self, lang: Literal["zh", "en"] = "en") -> str:
         """Readable text for a clinician, in Chinese (``zh``) or English (``en``)."""
@@ -245,7 +263,8 @@ class Decision(_Frozen):
 _set = object.__setattr__
 
 
-def construct(cls: type[M], values: dict[str, Any]) -> M:
+def construct(cls: type[M], values: dict[str, Any],
+              private: dict[str, Any] | None = None) -> M:
     """``cls.model_construct(**values)`` for values that are already valid and complete,
     without its per-call overhead (the decision hot path builds several per patient).
 
@@ -256,5 +275,5 @@ def construct(cls: type[M], values: dict[str, Any]) -> M:
     _set(obj, "__dict__", values)
     _set(obj, "__pydantic_fields_set__", set(values))
     _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set(obj, "__pydantic_private__", private)
     return obj

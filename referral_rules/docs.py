@@ -15,6 +15,7 @@ from pathlib import Path
 from .bind import facts_of
 from .ir import Bundle, Computed, RulesetIR
 from .model import Block, Citation, Definition, FactSpec, Rule, RulesetFile, Text
+from .operators import OPS
 
 __all__ = ["fact_readers", "render_all", "render_facts", "render_flow", "render_ruleset",
            "write_docs"]
@@ -126,7 +127,7 @@ _CLASSES = {
     "down": "fill:#d1e7dd,stroke:#146c43,color:#0a3622",
     "stay": "fill:#cfe2ff,stroke:#0a58ca,color:#052c65",
 }
-_OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "=", "<": "<", ">": ">"}
+_OPS = {name: OPS[name].symbol for name in (">=", "<=", "!=", "==", "<", ">")}
 
 
 def _inline(value: str | Block, nested: bool = False) -> str:
@@ -325,8 +326,9 @@ def _fact_row(name: str, fact: FactSpec, readers: list[str], extra: list[str]) -
     en = fact.en + (f" ({fact.note})" if fact.note else "")
     read = "; ".join([*([", ".join(readers)] if readers else []), *extra]) or (
         "— (informational / 仅供参考)" if fact.informational else "—")
+    derived = "yes / 是" if fact.derive else "—"
     cells = [f"`{name}`", fact.type, fact.unit or "—", _range(fact.range), values,
-             "**yes**" if fact.required else "no", fact.zh, en, read, "—"]
+             "**yes**" if fact.required else "no", fact.zh, en, read, derived]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
@@ -403,7 +405,7 @@ def render_facts(bundle: Bundle, rulesets_link: str = "rulesets") -> str:
         "## Facts / 事实",
         "",
         "| name | type | unit | range | values | required | 说明 | description | read by | "
-        "FHIR code |",
+        "derived / 推出 |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     out += [_fact_row(name, fact, readers.get(name, []), extra[name])

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from .compiler import INIT_RULE, RESERVED, to_durable
+from .compiler import INIT_RULE, RESERVED, rule_name, to_durable
 from .errors import EngineError
 from .ir import CompiledRule
 
@@ -63,8 +63,11 @@ class DurableMatcher:
         self.source = durable_json(to_durable(rules))
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
         self.name = f"referral_rules_{digest}"
-        self._index = {f"r{r.index}": r.index for r in rules}
+        # rule name → index; a negated rule's index is stored as -2 - index (init is -1)
+        self._index = {rule_name(r.index): r.index for r in rules}
+        self._index.update({rule_name(r.index, True): -2 - r.index for r in rules})
         self._index[INIT_RULE] = -1
+        self._all = frozenset(r.index for r in rules)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: list[int] = []
@@ -77,7 +80,7 @@ class DurableMatcher:
             # Create the session state with a match: durable_rules aborts the process in
             # delete_state() for a session that has only ever seen non-matching facts.
             fired = self._run(handle, _INIT_FACT)
-            if fired != [-1]:
+            if -1 not in fired:
                 _dre.delete_ruleset(handle)
                 msg = "durable_rules did not fire its start-up rule"
                 raise EngineError(msg)
@@ -97,8 +100,21 @@ class DurableMatcher:
         except Exception:  # a broken handle is being thrown away anyway
             pass
 
+    def classify(self, facts: dict[str, Any]) -> tuple[list[int], list[int]]:
+        """(fired, undetermined) rule indexes for ``facts`` (validated, no nulls), from one
+        assertion: the rules whose condition is true, and those whose condition is neither
+        true nor false (its negation is not true either)."""
+        codes = self._codes(facts)
+        fired = [c for c in codes if c >= 0]
+        decided = {-2 - c for c in codes if c <= -2}
+        decided.update(fired)
+        return fired, sorted(self._all.difference(decided))
+
     def match(self, facts: dict[str, Any]) -> list[int]:
         """Indexes of the rules whose condition holds for ``facts`` (validated, no nulls)."""
+        return sorted(c for c in self._codes(facts) if c >= 0)
+
+    def _codes(self, facts: dict[str, Any]) -> list[int]:
         body = durable_json(_ENCODER.encode(facts))
         message = "{" + _FACT_ID + f',"{RESERVED}":1' + ("," + body[1:] if len(body) > 2 else "}")
         for attempt in (1, 2):

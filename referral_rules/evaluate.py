@@ -6,12 +6,11 @@ import difflib
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import engine
-from .compiler import kleene
+from .compiler import python_prepare
 from .decision import Decision, Scope
-from .derive import derive, derive_facts
 from .errors import UnknownConditionError
 from .ir import Bundle, RulesetIR
 from .link import load_rulesets
@@ -21,6 +20,7 @@ from .resolve import Resolver
 __all__ = ["Backend", "Engine", "resolve_backend"]
 
 Backend = Literal["durable", "python", "auto"]
+CHUNK = 32  # rules per durable_rules handle (see _Part)
 
 
 def resolve_backend(backend: Backend) -> Literal["durable", "python"]:
@@ -31,47 +31,46 @@ def resolve_backend(backend: Backend) -> Literal["durable", "python"]:
 
 
 class _Part:
-    """One ruleset's matchers: all its rules, and its emergency rules alone (for a ruleset
-    whose scope is unknown, only emergencies true on the recorded facts count)."""
+    """One ruleset's matcher: durable_rules (when chosen) or the generated Python classifier.
+
+    Either way one call gives the rules that fire and the rules left undetermined by
+    unrecorded facts; the durable_rules backend decides both inside durable_rules."""
 
     def __init__(self, ruleset: RulesetIR, use_durable: bool) -> None:
         rules = ruleset.rules
-        urgent = [r for r in rules if r.emergency]
         self.id = ruleset.id
-        self.scope = ruleset.scope
         self.python = PythonMatcher(rules)
-        self.durable = engine.DurableMatcher(rules) if use_durable else None
-        self.emergency_python = PythonMatcher(urgent)
-        self.emergency_durable = engine.DurableMatcher(urgent) if use_durable and urgent \
-            else None
+        # durable_rules walks a fact through the network on a fixed 64-entry stack (error 303
+        # beyond it, seen with ~45 rules and their negations on a dense record): a large
+        # ruleset is split into handles of at most CHUNK rules.
+        self.durable = [
+            engine.DurableMatcher(rules[i:i + CHUNK]) for i in range(0, len(rules), CHUNK)
+        ] if use_durable else None
         self.used = frozenset(f for r in rules for f in r.facts)
-        self.emergency_used = frozenset(f for r in urgent for f in r.facts)
+        self.emergency = frozenset(r.index for r in rules if r.emergency)
 
     def classify(self, record: dict[str, Any]) -> tuple[list[int], list[int]]:
         """(fired, undetermined) over every rule."""
-        hits, unknown = self.python.classify(record)
-        if self.durable is not None:
-            used = self.used
-            hits = self.durable.match({k: v for k, v in record.items() if k in used})
-        return hits, unknown
-
-    def emergencies(self, record: dict[str, Any]) -> list[int]:
-        """The emergency rules that are true."""
-        if self.emergency_durable is not None:
-            used = self.emergency_used
-            return self.emergency_durable.match({k: v for k, v in record.items() if k in used})
-        return self.emergency_python.match(record)
+        if self.durable is None:
+            return self.python.classify(record)
+        used = self.used
+        facts = {k: v for k, v in record.items() if k in used}
+        if len(self.durable) == 1:
+            return self.durable[0].classify(facts)
+        fired: list[int] = []
+        undetermined: list[int] = []
+        for matcher in self.durable:
+            hits, unknown = matcher.classify(facts)
+            fired += hits
+            undetermined += unknown
+        return fired, undetermined
 
     def match(self, record: dict[str, Any]) -> list[int]:
-        if self.durable is None:
-            return self.python.match(record)
-        used = self.used
-        return self.durable.match({k: v for k, v in record.items() if k in used})
+        return self.classify(record)[0]
 
     def close(self) -> None:
-        for matcher in (self.durable, self.emergency_durable):
-            if matcher is not None:
-                matcher.close()
+        for matcher in self.durable or ():
+            matcher.close()
 
 
 class Engine:
@@ -89,10 +88,9 @@ class Engine:
         self.backend: str = resolve_backend(backend)
         use_durable = self.backend == "durable"
         self._parts = {rs.id: _Part(rs, use_durable) for rs in bundle.rulesets.values()}
+        self._order = tuple(self._parts.values())  # bundle order, as prepare() gives scopes
         self._resolver = Resolver(bundle)
-        self._derived = bundle.derived
-        self._computed = tuple(c for rs in bundle.rulesets.values() for c in rs.computed)
-        self._values = {rs.id: dict(rs.values) for rs in bundle.rulesets.values()}
+        self._prepare_record, self.prepare_source = python_prepare(bundle)
         self._all = tuple(bundle.rulesets)
         self._cache: dict[tuple[str, ...], tuple[_Part, ...]] = {}
         self._lock = threading.Lock()
@@ -127,12 +125,8 @@ class Engine:
         return self.vocabulary.validate(facts)
 
     def _prepare(self, facts: Mapping[str, Any]
-                 ) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
-        record = self.vocabulary.validate(facts)
-        record, derived = derive_facts(self._derived, record)
-        if self._computed:
-            record = derive(self._computed, record, self._values)
-        return record, derived
+                 ) -> tuple[dict[str, Any], list[tuple[str, int]], tuple[str, ...], bool]:
+        return self._prepare_record(self.vocabulary.validate(facts))
 
     def prepare(self, facts: Mapping[str, Any],
                 conditions: Sequence[str] | None = None) -> dict[str, Any]:
@@ -144,12 +138,12 @@ class Engine:
 
     def derivations(self, facts: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
         """(fact, piece index) of each derived fact worked out for ``facts``."""
-        return self._prepare(facts)[1]
+        return tuple(self._prepare(facts)[1])
 
     def scopes(self, facts: Mapping[str, Any]) -> dict[str, Scope]:
         """Whether each loaded ruleset applies to ``facts`` (validated and derived first)."""
-        record = self._prepare(facts)[0]
-        return {part.id: _scope(part, record) for part in self._parts.values()}
+        scopes = self._prepare(facts)[2]
+        return {part.id: cast(Scope, s) for part, s in zip(self._order, scopes, strict=True)}
 
     def evaluate(self, facts: Mapping[str, Any],
                  conditions: Sequence[str] | None = None) -> Decision:
@@ -165,23 +159,27 @@ class Engine:
             FactsError: a fact has the wrong type, an impossible value or an unknown name.
             UnknownConditionError: a condition that is not loaded.
         """
-        parts = self._select(conditions) if conditions is not None else None
-        record, derived = self._prepare(facts)
+        record, derived, in_scope, bypass = self._prepare(facts)
         fired: list[int] = []
         undetermined: list[int] = []
         scopes: list[tuple[str, Scope]] = []
-        for part in parts if parts is not None else self._parts.values():
-            scope = "requested" if parts is not None else _scope(part, record)
-            scopes.append((part.id, scope))
-            if scope in ("requested", "applies"):
+        if conditions is not None:
+            for part in self._select(conditions):
+                scopes.append((part.id, "requested"))
                 hits, unknown = part.classify(record)
-                fired.extend(hits)
-                undetermined.extend(unknown)
-            elif scope == "unknown":
-                fired.extend(part.emergencies(record))
-        fired.sort()
-        bypass = kleene(self.bundle.policy.bypass, record) is True
-        refs = self._resolver.refs(scopes)
+                fired += hits
+                undetermined += unknown
+        else:
+            for part, scope in zip(self._order, in_scope, strict=True):
+                scopes.append((part.id, cast(Scope, scope)))
+                if scope == "applies":
+                    hits, unknown = part.classify(record)
+                    fired += hits
+                    undetermined += unknown
+                elif scope == "unknown":  # only emergencies true on the recorded facts
+                    emergency = part.emergency
+                    fired += [i for i in part.classify(record)[0] if i in emergency]
+        refs = self._resolver.refs(tuple(scopes))
         return self._resolver.decide(record, fired, undetermined, refs, bypass, derived)
 
     def match(self, facts: Mapping[str, Any],
@@ -196,8 +194,3 @@ class Engine:
         """Release the engine's handles."""
         for part in self._parts.values():
             part.close()
-
-
-def _scope(part: _Part, record: dict[str, Any]) -> Scope:
-    verdict = kleene(part.scope, record)
-    return "applies" if verdict else "unknown" if verdict is None else "not_applicable"

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from pydantic_core import to_json
+
 from .decision import (
     DISCLAIMER,
     EFFECT_ORDER,
@@ -190,6 +192,9 @@ def _cite(refs: Iterable[CitationRef]) -> tuple[Citation, ...]:
                                           quote=c.quote, url=c.url) for c in refs)
 
 
+_DECISION_FIELDS = tuple(Decision.model_fields)
+
+
 class _Pattern(NamedTuple):
     """Everything that depends only on which rules fired / are undetermined at a level."""
 
@@ -242,8 +247,26 @@ class Resolver:
         self.derivable = {d.fact: d.inputs for d in bundle.derived}
         self.read = {r.index: tuple(sorted(r.facts)) for r in bundle.rules}
         self.sig = {r.index: Sig(r.direction, r.urgency, r.target_level) for r in bundle.rules}
+        self._fired_json: dict[int, tuple[str, str]] = {}
+        for rule in bundle.rules:
+            text = FiredRule.model_construct(
+                id=rule.id, ruleset=rule.ruleset, criterion=rule.criterion, title=rule.title,
+                direction=rule.direction, urgency=rule.urgency, matched={}, derived=(),
+                citations=self.rule_citations[rule.index], note=rule.note).model_dump_json()
+            head, tail = text.split('"matched":{},"derived":[]', 1)
+            self._fired_json[rule.index] = (head + '"matched":', tail)
+        self._derived_json: dict[tuple[str, int], tuple[str, str, tuple[Citation, ...],
+                                                        Text | None]] = {}
+        self.fact_refs = {n: construct(FactRef, {"fact": n, "label": label,
+                                                 "derivable_from": self.derivable.get(n, ())})
+                          for n, label in self.fact_labels.items()}
+        self._missing_items: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
+        self._possible_items: dict[tuple[int, tuple[str, ...]], PossibleEmergency] = {}
+        self._fragments: dict[int, tuple[object, str]] = {}
+        self._records_cache: dict[tuple[Any, ...], tuple[RequiredRecord, ...]] = {}
+        self._destinations: dict[tuple[Any, ...], Destination | None] = {}
         self._patterns: dict[tuple[Any, ...], _Pattern] = {}
-        self._statics: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._statics: dict[tuple[Any, ...], tuple[dict[str, Any], str, str, str]] = {}
         self._effects: dict[tuple[Any, ...], Effect | None] = {}
         self._refs: dict[tuple[Any, ...], tuple[RulesetRef, ...]] = {}
 
@@ -287,6 +310,10 @@ class Resolver:
             refs: from ``refs()``.
             bypass: the policy's emergency-bypass condition is true.
             derived: (fact, piece index) of each derived fact that was worked out.
+
+        Everything but the matched and derived values is a function of the fired and
+        undetermined rules, the level, refusal, bypass, the scopes and which needed facts are
+        unrecorded: that part, and its JSON, is built once per such pattern (bounded caches).
         """
         current = facts["care_level"]
         key1 = (tuple(fired_idx), tuple(undetermined_idx), current)
@@ -295,17 +322,32 @@ class Resolver:
             pattern = self._pattern(key1)
         absent = tuple(f for f in pattern.inputs if f not in facts)
         declined = facts.get("accepts_transfer") == "no"
-        key2 = (key1, declined, bypass, absent, refs)
+        # refs are kept alive by the cached value that holds them, so their id stays unique
+        key2 = (key1, declined, bypass, absent, id(refs))
         static = self._statics.get(key2)
         if static is None:
             static = self._static(pattern, current, declined, bypass, set(absent), refs)
             if len(self._statics) < _CACHE_MAX:
                 self._statics[key2] = static
-        derived_names = {f for f, _ in derived}
-        values = dict(static)
-        values["fired"] = tuple(self._fired(r, facts, derived_names) for r in pattern.fired)
-        values["derived_facts"] = tuple(self._derived(f, i, facts) for f, i in derived)
-        return construct(Decision, values)
+        values, head, mid, tail = static
+        names = {f for f, _ in derived}
+        fired_objects: list[FiredRule] = []
+        fired_json: list[str] = []
+        for rule in pattern.fired:
+            fired, text = self._fired(rule, facts, names)
+            fired_objects.append(fired)
+            fired_json.append(text)
+        derived_objects: list[DerivedFact] = []
+        derived_json: list[str] = []
+        for fact, index in derived:
+            item, text = self._derived(fact, index, facts)
+            derived_objects.append(item)
+            derived_json.append(text)
+        values = dict(values)
+        values["fired"] = tuple(fired_objects)
+        values["derived_facts"] = tuple(derived_objects)
+        text = "".join((head, ",".join(fired_json), mid, ",".join(derived_json), tail))
+        return construct(Decision, values, {"_json": text})
 
     # --- the pattern: outcome, and what unrecorded facts could do -------------------------
     def _pattern(self, key1: tuple[tuple[int, ...], tuple[int, ...], str]) -> _Pattern:
@@ -348,7 +390,8 @@ class Resolver:
         return effect
 
     def _static(self, pattern: _Pattern, current: str, declined: bool, bypass: bool,
-                absent: set[str], refs: tuple[RulesetRef, ...]) -> dict[str, Any]:
+                absent: set[str], refs: tuple[RulesetRef, ...]
+                ) -> tuple[dict[str, Any], str, str, str]:
         out = pattern.out
         reasons = list(out.reasons)
         direction, urgency = out.direction, out.urgency
@@ -373,7 +416,7 @@ class Resolver:
             reasons.append("possible_emergency")
         if pattern.relevant:
             reasons.append("incomplete")
-        return {
+        values = {
             "direction": direction,
             "urgency": urgency,
             "current_level": current,
@@ -395,6 +438,35 @@ class Resolver:
             "rulesets": refs,
             "disclaimer": DISCLAIMER,
         }
+        # The JSON of everything but the two per-patient lists, from parts serialised once.
+        pieces: list[str] = []
+        current_piece: list[str] = []
+        for name in _DECISION_FIELDS:
+            if name in ("fired", "derived_facts"):
+                current_piece.append(f'"{name}":[')
+                pieces.append(",".join(current_piece))
+                current_piece = []
+                continue
+            current_piece.append(f'"{name}":{self._js(values[name])}')
+        tail = ",".join(current_piece)
+        # head: '{…,"fired":['  mid: '],…,"derived_facts":['  tail: '],…}'
+        head = "{" + pieces[0]
+        mid = "]," + pieces[1]
+        return values, head, mid, "]," + tail + "}"
+
+    def _js(self, value: Any) -> str:
+        """JSON of one field's value; long-lived parts are serialised once."""
+        if value is None or isinstance(value, str | bool | int):
+            return to_json(value).decode()
+        if isinstance(value, tuple):
+            return "[" + ",".join(self._js(v) for v in value) + "]"
+        hit = self._fragments.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = str(value.model_dump_json())
+        if len(self._fragments) < _CACHE_MAX * 4:
+            self._fragments[id(value)] = (value, text)  # holds value: its id stays unique
+        return text
 
     def _missing(self, relevant: Sequence[tuple[CompiledRule, Effect]],
                  absent: set[str]) -> tuple[MissingFact, ...]:
@@ -408,44 +480,89 @@ class Resolver:
                     if name not in effect or _EFFECT_RANK[eff] < _EFFECT_RANK[effect[name]]:
                         effect[name] = eff
         ranked = sorted(need, key=lambda n: (_EFFECT_RANK[effect[n]], -len(need[n]), n))
-        return tuple(
-            MissingFact.model_construct(
-                fact=name, label=self.fact_labels[name], effect=effect[name],
-                needed_by=tuple(dict.fromkeys(need[name])),
-                derivable_from=self.derivable.get(name, ()))
-            for name in ranked)
+        out = []
+        for name in ranked:
+            key = (name, effect[name], tuple(dict.fromkeys(need[name])))
+            item = self._missing_items.get(key)
+            if item is None:
+                item = construct(MissingFact, {
+                    "fact": name, "label": self.fact_labels[name], "effect": key[1],
+                    "needed_by": key[2], "derivable_from": self.derivable.get(name, ())})
+                if len(self._missing_items) < _CACHE_MAX:
+                    self._missing_items[key] = item
+            out.append(item)
+        return tuple(out)
 
     def _possible(self, rule: CompiledRule, absent: set[str]) -> PossibleEmergency:
-        check = tuple(
-            FactRef.model_construct(fact=n, label=self.fact_labels[n],
-                                    derivable_from=self.derivable.get(n, ()))
-            for n in self.inputs[rule.index] if n in absent)
-        return PossibleEmergency.model_construct(
-            rule=rule.id, ruleset=rule.ruleset, title=rule.title, check=check,
-            citations=self.rule_citations[rule.index])
+        names = tuple(n for n in self.inputs[rule.index] if n in absent)
+        key = (rule.index, names)
+        item = self._possible_items.get(key)
+        if item is None:
+            check = tuple(self.fact_refs[n] for n in names)
+            item = construct(PossibleEmergency, {
+                "rule": rule.id, "ruleset": rule.ruleset, "title": rule.title, "check": check,
+                "citations": self.rule_citations[rule.index]})
+            if len(self._possible_items) < _CACHE_MAX:
+                self._possible_items[key] = item
+        return item
 
     # --- per patient ------------------------------------------------------------------------
     def _fired(self, rule: CompiledRule, facts: Mapping[str, Any],
-               derived: set[str]) -> FiredRule:
+               derived: set[str]) -> tuple[FiredRule, str]:
         matched = {f: facts[f] for f in self.read[rule.index] if f in facts}
-        return construct(FiredRule, {
+        marked = tuple(f for f in matched if f in derived)
+        obj = construct(FiredRule, {
             "id": rule.id, "ruleset": rule.ruleset, "criterion": rule.criterion,
             "title": rule.title, "direction": rule.direction, "urgency": rule.urgency,
-            "matched": matched, "derived": tuple(f for f in matched if f in derived),
+            "matched": matched, "derived": marked,
             "citations": self.rule_citations[rule.index], "note": rule.note,
         })
+        head, tail = self._fired_json[rule.index]
+        text = "".join((head, to_json(matched).decode(), ',"derived":',
+                        to_json(marked).decode(), tail))
+        return obj, text
 
-    def _derived(self, fact: str, index: int, facts: Mapping[str, Any]) -> DerivedFact:
+    def _derived(self, fact: str, index: int, facts: Mapping[str, Any]
+                 ) -> tuple[DerivedFact, str]:
         piece = self.derived[fact].pieces[index]
-        return construct(DerivedFact, {
-            "fact": fact, "label": self.fact_labels[fact], "value": facts[fact],
-            "derived_from": {f: facts[f] for f in piece.inputs if f in facts},
-            "citations": _cite(piece.citations), "convention": piece.convention,
+        value = facts[fact]
+        source = {f: facts[f] for f in piece.inputs if f in facts}
+        key = (fact, index)
+        parts = self._derived_json.get(key)
+        if parts is None:
+            parts = self._derived_json[key] = self._derived_parts(fact, index)
+        head, tail, citations, convention = parts
+        obj = construct(DerivedFact, {
+            "fact": fact, "label": self.fact_labels[fact], "value": value,
+            "derived_from": source, "citations": citations, "convention": convention,
         })
+        text = "".join((head, to_json(value).decode(), ',"derived_from":',
+                        to_json(source).decode(), tail))
+        return obj, text
+
+    def _derived_parts(self, fact: str, index: int
+                       ) -> tuple[str, str, tuple[Citation, ...], Text | None]:
+        piece = self.derived[fact].pieces[index]
+        citations = _cite(piece.citations)
+        text = DerivedFact.model_construct(
+            fact=fact, label=self.fact_labels[fact], value=False, derived_from={},
+            citations=citations, convention=piece.convention).model_dump_json()
+        head, tail = text.split('"value":false,"derived_from":{}', 1)
+        return head + '"value":', tail, citations, piece.convention
 
     # --- records, refusal, destination ------------------------------------------------------
     def _records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
                  refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
+        key = (direction, tuple(r.index for r in deciding), bypass, refusal.status)
+        hit = self._records_cache.get(key)
+        if hit is None:
+            hit = self._build_records(direction, deciding, bypass, refusal)
+            if len(self._records_cache) < _CACHE_MAX:
+                self._records_cache[key] = hit
+        return hit
+
+    def _build_records(self, direction: str, deciding: Sequence[CompiledRule], bypass: bool,
+                       refusal: RefusalRequirement) -> tuple[RequiredRecord, ...]:
         need: dict[str, list[str]] = {}
         for rec in self.direction_records[direction]:
             need.setdefault(rec, []).append(f"policy:direction_records.{direction}")
@@ -478,6 +595,14 @@ class Resolver:
         )
 
     def _destination(self, out: Outcome, bypass: bool) -> Destination | None:
+        key = (out.direction, bypass, tuple(r.index for r in out.deciding))
+        if key not in self._destinations:
+            if len(self._destinations) >= _CACHE_MAX:
+                return self._build_destination(out, bypass)
+            self._destinations[key] = self._build_destination(out, bypass)
+        return self._destinations[key]
+
+    def _build_destination(self, out: Outcome, bypass: bool) -> Destination | None:
         dest = self.policy.destination
         if out.direction == "down":
             if dest.down is None:

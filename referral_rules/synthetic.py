@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from .bind import Atom, thresholds_of
+from .bind import Atom, facts_of, thresholds_of
 from .ir import Bundle
 
 __all__ = ["patients"]
@@ -18,8 +18,10 @@ __all__ = ["patients"]
 
 def _interesting(bundle: Bundle) -> dict[str, list[float]]:
     out: dict[str, set[float]] = {}
-    for rule in bundle.rules:
-        atoms: list[Atom] = thresholds_of(rule.expr)
+    exprs = [r.expr for r in bundle.rules] + [rs.scope for rs in bundle.rulesets.values()]
+    exprs += [p.when for d in bundle.derived for p in d.pieces]
+    for expr in exprs:
+        atoms: list[Atom] = thresholds_of(expr)
         for atom in atoms:
             t = atom.number
             step = 1.0 if t.is_integer() else 0.1
@@ -34,9 +36,10 @@ def patients(
     rng = random.Random(seed)
     vocab = bundle.vocabulary
     near = _interesting(bundle)
-    used = sorted({f for r in bundle.rules for f in r.facts} | {"accepts_transfer",
-                                                               "arrived_by_ambulance_120",
-                                                               "mass_casualty_event"})
+    used = sorted({f for r in bundle.rules for f in r.facts}
+                  | {f for d in bundle.derived for f in (d.fact, *d.inputs)}
+                  | {f for rs in bundle.rulesets.values() for f in facts_of(rs.scope)}
+                  | {"accepts_transfer", "arrived_by_ambulance_120", "mass_casualty_event"})
     used = [f for f in used if f in vocab.facts]
     for _ in range(n):
         record: dict[str, Any] = {"care_level": rng.choice(["primary", "secondary", "tertiary"])}

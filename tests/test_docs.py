@@ -67,14 +67,17 @@ def test_every_fact_is_in_facts_md_with_its_rule_ids(bundle: Bundle) -> None:
         assert len(cells) == 10, name
         assert cells[1] == fact.type
         assert cells[7].startswith(fact.en.replace("|", "\\|")), name
-        assert cells[-1] == "—"  # FHIR code: a later issue
+        assert cells[-1] == ("yes / 是" if fact.derive else "—")
         shown = {i for i in re.split(r"[,;] ", cells[8]) if i in ids}
         assert shown == readers.get(name, set()), name
     # the computed values' inputs count for the rules that read the computed value
     assert "CP-D1-HEART-LOW-RISK" in rows["heart_history_points"][8]
     assert "CP-D1-HEART-LOW-RISK" in rows["age"][8]  # via heart_age_points inside heart_score
     assert "PO-D2-PADS" in rows["pads_total"][8]
-    assert "FHIR" in text.split("## Facts", 1)[0] and "later issue" in text
+    assert "fhir-mapping.md" in text.split("## Facts", 1)[0]
+    for derived in bundle.derived:  # every derivation piece is listed with its condition
+        rows_of = [line for line in text.splitlines() if line.startswith(f"| `{derived.fact}` | ")]
+        assert len([r for r in rows_of if r.count("|") == 6]) == len(derived.pieces)
 
 
 def test_computed_values_are_listed_with_how_they_are_computed(bundle: Bundle) -> None:
