@@ -137,9 +137,11 @@ class DurableMatcher:
                 state = result[1]
                 first = _dre.start_action_for_state(handle, state)
                 action = first[1] if first else None
+                index = self._index
                 while action:
-                    for name in json.loads(action):
-                        fired.add(self._index[name])
+                    # '{"<rule>":{"m":{…the fact…}}}': the rule name is all we need, and
+                    # parsing the echoed fact would cost more than the match
+                    fired.add(index[action[2:action.index('"', 2)]])
                     action = _dre.complete_and_start_action(handle, state)
             elif code != 1:  # 1: no rule matched
                 msg = f"assert_fact returned code {code}"
@@ -147,6 +149,58 @@ class DurableMatcher:
         finally:
             _dre.retract_fact(handle, _RETRACT if message is not _INIT_FACT else message)
         return sorted(fired)
+
+    def classify_many(self, records: list[dict[str, Any]]) -> list[tuple[list[int], list[int]]]:
+        """``classify`` for many records in one multi-fact assertion (each under its own id),
+        one drain and one multi-fact retraction."""
+        if not records:
+            return []
+        parts = []
+        for i, facts in enumerate(records):
+            body = durable_json(_ENCODER.encode(facts))
+            parts.append(f'{{"id":"b{i}","{RESERVED}":1' + ("," + body[1:] if len(body) > 2
+                                                          else "}"))
+        message = "[" + ",".join(parts) + "]"
+        retract = "[" + ",".join(f'{{"id":"b{i}"}}' for i in range(len(records))) + "]"
+        for attempt in (1, 2):
+            handle = self._handle()
+            try:
+                codes = self._run_many(handle, message, retract, len(records))
+                break
+            except Exception as exc:  # any engine failure: rebuild the handle, retry once
+                self._drop(handle)
+                if attempt == 2:
+                    msg = f"durable_rules failed twice on validated records: {exc}"
+                    raise EngineError(msg) from exc
+        out = []
+        everything = self._all
+        for found in codes:
+            fired = sorted(c for c in found if c >= 0)
+            decided = {-2 - c for c in found if c <= -2}
+            decided.update(fired)
+            out.append((fired, sorted(everything.difference(decided))))
+        return out
+
+    def _run_many(self, handle: int, message: str, retract: str, count: int) -> list[set[int]]:
+        codes: list[set[int]] = [set() for _ in range(count)]
+        result = _dre.assert_facts(handle, message)
+        try:
+            if result[0] not in (0, 1):
+                msg = f"assert_facts returned code {result[0]}"
+                raise EngineError(msg)
+            state = result[1]
+            first = _dre.start_action_for_state(handle, state)
+            action = first[1] if first else None
+            index = self._index
+            while action:
+                # '{"<rule>":{"m":{"id":"b<i>",…}}}' (our own text echoed): the rule and the record
+                start = action.index('"id":"b', 2) + 7
+                codes[int(action[start:action.index('"', start)])].add(
+                    index[action[2:action.index('"', 2)]])
+                action = _dre.complete_and_start_action(handle, state)
+        finally:
+            _dre.retract_facts(handle, retract)
+        return codes
 
     def close(self) -> None:
         """Delete every handle (state first: deleting a ruleset alone leaks its state)."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from . import engine
 from .compiler import python_prepare
 from .decision import Decision, Scope
-from .errors import UnknownConditionError
+from .errors import FactsError, UnknownConditionError
 from .ir import Bundle, RulesetIR
 from .link import load_rulesets
 from .oracle import PythonMatcher
@@ -21,6 +22,7 @@ __all__ = ["Backend", "Engine", "resolve_backend"]
 
 Backend = Literal["durable", "python", "auto"]
 CHUNK = 32  # rules per durable_rules handle (see _Part)
+BATCH = 64  # records per multi-fact assertion in evaluate_many
 
 
 def resolve_backend(backend: Backend) -> Literal["durable", "python"]:
@@ -65,6 +67,21 @@ class _Part:
             undetermined += unknown
         return fired, undetermined
 
+    def classify_many(self, records: list[dict[str, Any]]
+                      ) -> list[tuple[list[int], list[int]]]:
+        """``classify`` for many records: one multi-fact assertion per durable_rules handle."""
+        if self.durable is None:
+            return [self.python.classify(r) for r in records]
+        used = self.used
+        facts = [{k: v for k, v in r.items() if k in used} for r in records]
+        results = self.durable[0].classify_many(facts)
+        for matcher in self.durable[1:]:
+            for (fired, undetermined), more in zip(results, matcher.classify_many(facts),
+                                                   strict=True):
+                fired += more[0]
+                undetermined += more[1]
+        return results
+
     def match(self, record: dict[str, Any]) -> list[int]:
         return self.classify(record)[0]
 
@@ -89,6 +106,7 @@ class Engine:
         use_durable = self.backend == "durable"
         self._parts = {rs.id: _Part(rs, use_durable) for rs in bundle.rulesets.values()}
         self._order = tuple(self._parts.values())  # bundle order, as prepare() gives scopes
+        self._position = {part.id: i for i, part in enumerate(self._order)}
         self._resolver = Resolver(bundle)
         self._prepare_record, self.prepare_source = python_prepare(bundle)
         self._all = tuple(bundle.rulesets)
@@ -181,6 +199,60 @@ class Engine:
                     fired += [i for i in part.classify(record)[0] if i in emergency]
         refs = self._resolver.refs(tuple(scopes))
         return self._resolver.decide(record, fired, undetermined, refs, bypass, derived)
+
+    def evaluate_many(self, records: Iterable[Mapping[str, Any]],
+                      conditions: Sequence[str] | None = None, *, batch: int = BATCH
+                      ) -> Iterator[Decision | FactsError]:
+        """Decisions for many patients, in input order: each a Decision, or the FactsError of
+        a record that does not fit the vocabulary (one bad record never stops the others).
+
+        Records are matched ``batch`` at a time, each ruleset's at once (one multi-fact
+        assertion per durable_rules handle). Same decisions as ``evaluate``, byte for byte.
+
+        Raises:
+            UnknownConditionError: a condition that is not loaded (before any record is read).
+        """
+        requested = self._select(conditions) if conditions is not None else None
+        it = iter(records)
+        while chunk := list(islice(it, batch)):
+            prepared: list[Any] = []
+            for facts in chunk:
+                try:
+                    prepared.append(self._prepare(facts))
+                except FactsError as exc:
+                    prepared.append(exc)
+            yield from self._decide_many(prepared, requested)
+
+    def _decide_many(self, prepared: list[Any], requested: tuple[_Part, ...] | None
+                     ) -> Iterator[Decision | FactsError]:
+        ok = [i for i, p in enumerate(prepared) if not isinstance(p, FactsError)]
+        fired: dict[int, list[int]] = {i: [] for i in ok}
+        undetermined: dict[int, list[int]] = {i: [] for i in ok}
+        scopes: dict[int, list[tuple[str, Scope]]] = {i: [] for i in ok}
+        parts = requested if requested is not None else self._order
+        for n, part in enumerate(parts):
+            want: list[int] = []
+            for i in ok:
+                scope = "requested" if requested is not None else \
+                    cast(Scope, prepared[i][2][self._position[part.id]])
+                scopes[i].append((part.id, scope))
+                if scope != "not_applicable":
+                    want.append(i)
+            results = part.classify_many([prepared[i][0] for i in want])
+            for i, (hits, unknown) in zip(want, results, strict=True):
+                if scopes[i][n][1] == "unknown":  # only emergencies true on the recorded facts
+                    fired[i] += [x for x in hits if x in part.emergency]
+                else:
+                    fired[i] += hits
+                    undetermined[i] += unknown
+        for i, item in enumerate(prepared):
+            if isinstance(item, FactsError):
+                yield item
+                continue
+            record, derived, _, bypass = item
+            refs = self._resolver.refs(tuple(scopes[i]))
+            yield self._resolver.decide(record, fired[i], undetermined[i], refs, bypass,
+                                        derived)
 
     def match(self, facts: Mapping[str, Any],
               conditions: Sequence[str] | None = None) -> list[str]:
