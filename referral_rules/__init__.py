@@ -3,7 +3,7 @@
 Load a rules directory, build an engine, evaluate a patient::
 
     from referral_rules import Engine, load_rulesets
-    engine = Engine(load_rulesets("rulesets"))
+    engine = Engine(load_rulesets())          # the bundled rulesets, or load_rulesets("my/dir")
     decision = engine.evaluate({"care_level": "primary", "sbp": 182, "dbp": 96})
     print(decision.explain("zh"))
 
@@ -24,7 +24,7 @@ from .errors import (
 )
 from .evaluate import Engine
 from .ir import Bundle
-from .link import load_rulesets
+from .link import bundled_rulesets, load_rulesets
 
 __version__ = "0.1.0"
 
@@ -39,5 +39,6 @@ __all__ = [
     "ReferralRulesError",
     "RulesetError",
     "UnknownConditionError",
+    "bundled_rulesets",
     "load_rulesets",
 ]

@@ -18,7 +18,7 @@ from . import __version__
 from .docs import write_docs
 from .errors import EngineError, FactsError, RulesetError, UnknownConditionError
 from .evaluate import Engine
-from .link import load_rulesets
+from .link import bundled_rulesets, load_rulesets
 from .lint import lint
 from .schemas import all_schemas
 from .testing import run_cases, summary
@@ -51,11 +51,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def rules_arg(sp: argparse.ArgumentParser, positional: bool) -> None:
         if positional:
-            sp.add_argument("rules", nargs="?", default="rulesets",
-                            help="rules directory (default: rulesets)")
+            sp.add_argument("rules", nargs="?", default=None,
+                            help="rules directory (default: the bundled rulesets)")
         else:
-            sp.add_argument("--rules", default="rulesets",
-                            help="rules directory (default: rulesets)")
+            sp.add_argument("--rules", default=None,
+                            help="rules directory (default: the bundled rulesets)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     c = sub.add_parser("check", help="validate every file of a rules directory")
@@ -81,13 +81,13 @@ def _parser() -> argparse.ArgumentParser:
             e.add_argument("--lang", choices=["zh", "en"], default="en")
     li = sub.add_parser("lint", help="static analysis: never-true, redundant and conflicting "
                                      "rules, untested thresholds, unused names")
-    li.add_argument("rules", nargs="?", default="rulesets",
-                    help="rules directory (default: rulesets)")
+    li.add_argument("rules", nargs="?", default=None,
+                    help="rules directory (default: the bundled rulesets)")
     li.add_argument("--strict", action="store_true", help="warnings fail too")
     li.add_argument("--json", action="store_true", help="machine-readable output")
     d = sub.add_parser("docs", help="generate docs/rulesets/<id>.md and docs/facts.md")
-    d.add_argument("rules", nargs="?", default="rulesets",
-                   help="rules directory (default: rulesets)")
+    d.add_argument("rules", nargs="?", default=None,
+                   help="rules directory (default: the bundled rulesets)")
     d.add_argument("--out", default="docs/rulesets", help="output directory")
     d.add_argument("--facts", metavar="FILE",
                    help="the fact data dictionary (default: facts.md next to --out)")
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 if a document is stale or missing")
     s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the file formats")
     s.add_argument("--write", metavar="DIR", help="write one <name>.schema.json per format")
-    s.add_argument("--rules", default="rulesets",
+    s.add_argument("--rules", default=None,
                    help="rules directory for the patient-facts schema (default: rulesets)")
     v = sub.add_parser("serve", help="run the HTTP service (REST API and CDS Hooks 2.0)",
                        description="Run the FastAPI service under uvicorn. Every option can also "
@@ -130,7 +130,7 @@ def _batch_parsers(sub: Any) -> None:
                     "invalid come out with ok=false and their error. See docs/batch.md.")
     b.add_argument("input", help="a .parquet or .csv file")
     b.add_argument("-o", "--output", required=True, help="the Parquet file to write")
-    b.add_argument("--rules", default="rulesets", help="rules directory (default: rulesets)")
+    b.add_argument("--rules", default=None, help="rules directory (default: the bundled rulesets)")
     b.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
     b.add_argument("--engine", choices=["local", "spark"], default="local",
                    help="local worker processes (default) or a Spark job")
@@ -152,7 +152,7 @@ def _batch_parsers(sub: Any) -> None:
     g.add_argument("n", type=int, help="number of patients")
     g.add_argument("-o", "--output", required=True, help="a .parquet or .csv file")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--rules", default="rulesets", help="rules directory (default: rulesets)")
+    g.add_argument("--rules", default=None, help="rules directory (default: the bundled rulesets)")
 
 
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
@@ -166,6 +166,8 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if getattr(args, "rules", "") is None:
+        args.rules = str(bundled_rulesets())
     colour = stdout.isatty() and "NO_COLOR" not in os.environ
     out, err = _Out(stdout, colour), _Out(stderr, colour and stderr.isatty())
     try:

@@ -50,17 +50,31 @@ from .model import (
 )
 from .vocabulary import MAX_FACTS, Vocabulary
 
-__all__ = ["load_rulesets"]
+__all__ = ["bundled_rulesets", "load_rulesets"]
 
 Scalar = int | float | str | bool
 
 
-def load_rulesets(directory: str | FsPath) -> Bundle:
-    """Load, validate and link every file of a rules directory.
+def bundled_rulesets() -> FsPath:
+    """The directory of the rulesets shipped with the package (in a source checkout or an
+    editable install, the repository's ``rulesets/``)."""
+    here = FsPath(__file__).parent
+    for candidate in (here / "rulesets", here.parent / "rulesets"):  # wheel; checkout
+        if (candidate / "facts.yaml").is_file():
+            return candidate
+    msg = "the bundled rulesets are missing from this installation"
+    raise RulesetError([Issue(str(here / "rulesets"), 1, 1, "", msg, "file-missing",
+                              "reinstall referral-rules, or pass a rules directory")])
+
+
+def load_rulesets(directory: str | FsPath | None = None) -> Bundle:
+    """Load, validate and link every file of a rules directory (default: the bundled rulesets).
 
     Raises:
         RulesetError: listing every problem found, in file order.
     """
+    if directory is None:
+        directory = bundled_rulesets()
     src = read_directory(directory)
     linker = _Linker(src.issues)
     vocab = linker.vocabulary(src.vocabulary)
