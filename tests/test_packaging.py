@@ -7,11 +7,14 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import referral_rules
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 
 ROOT = Path(__file__).resolve().parent.parent
 
