@@ -14,7 +14,7 @@ import pytest
 
 import referral_rules
 
-tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+tomllib = pytest.importorskip("tomllib", reason="tomllib is standard from Python 3.11")
 
 ROOT = Path(__file__).resolve().parent.parent
 
