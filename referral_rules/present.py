@@ -82,11 +82,13 @@ WORDS: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Line:
-    """One item: its text, an optional code (rule id or fact name) and indented details."""
+    """One item: its text, an optional code (rule id or fact name), indented details, and the
+    group it belongs to (e.g. what an unrecorded fact could do), for a heading per group."""
 
     text: str
     code: str | None = None
     details: tuple[str, ...] = ()
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def _missing_line(m: MissingFact, lang: Lang) -> Line:
     w = WORDS[lang]
     text = f"{_t(m.label, lang)} ({w['needed_by']} {', '.join(m.needed_by)})"
     details = (f"{w['or_record']} {', '.join(m.derivable_from)}",) if m.derivable_from else ()
-    return Line(text, m.fact, details)
+    return Line(text, m.fact, details, w[f"effect_{m.effect}"])
 
 
 def present(decision: Decision, lang: Lang = "en") -> Presentation:
