@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         e = sub.add_parser(name, help=helptext)
         e.add_argument("facts", nargs="?", default="-", help="JSON file of facts, or -")
         rules_arg(e, False)
-        e.add_argument("--conditions", help="comma-separated ruleset ids (default: all)")
+        e.add_argument("--conditions", help="comma-separated ruleset ids, each taken as applying "
+                       "(default: every ruleset, each where its applies_to scope holds)")
         e.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
         if name == "eval":
             e.add_argument("--explain", choices=["zh", "en"],
@@ -267,11 +268,13 @@ def _test(args: argparse.Namespace, out: _Out) -> int:
     cov = report.coverage
     for rid in cov.rules_unfired:
         out(f"UNCOVERED  rule {rid} is fired by no case", "yellow")
+    for piece in cov.derivations_unused:
+        out(f"UNCOVERED  derivation of {piece} is used by no case", "yellow")
     for text in cov.thresholds_uncovered:
         out(f"UNCOVERED  {text}", "yellow")
     passed = len(report.results) - len(report.failed)
-    out(f"coverage: {cov.percent:.1f}% ({cov.rules_total} rules, {cov.thresholds_total} "
-        f"thresholds)", "bold")
+    out(f"coverage: {cov.percent:.1f}% ({cov.rules_total} rules, {cov.derivations_total} "
+        f"derivation pieces, {cov.thresholds_total} thresholds)", "bold")
     out(f"{passed} passed, {len(report.failed)} failed", "green" if report.ok else "red")
     return OK if report.ok else INVALID
 

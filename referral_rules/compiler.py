@@ -229,7 +229,8 @@ class _Writer:
     def assign(self, indent: str, name: str, expr: str, type_: str,
                bounds: tuple[float, float] | None, inputs: Sequence[str]) -> list[str]:
         lo, hi = bounds or (-math.inf, math.inf)
-        cast = "round(_v)" if type_ == "integer" else "_v"
+        # whole numbers for integer facts; other results lose float noise (8.006720000000001)
+        cast = "round(_v)" if type_ == "integer" else "round(_v, 6)"
         return [
             f"{indent}_v = {expr}",
             f"{indent}if _v is not None:",

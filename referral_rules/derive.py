@@ -49,8 +49,7 @@ def _arith(node: Arith | Name | float | int, facts: dict[str, Any],
 def _checked(name: str, result: float, type_: str, bounds: tuple[float, float] | None,
              inputs: Iterable[str]) -> int | float:
     lo, hi = bounds or (-math.inf, math.inf)
-    if type_ == "integer":
-        result = round(result)
+    result = round(result) if type_ == "integer" else round(result, 6)
     if not lo <= result <= hi:
         msg = (f"derived '{name}' = {result:g} is outside {lo:g}..{hi:g}; "
                f"check {', '.join(inputs)}")

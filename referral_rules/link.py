@@ -106,8 +106,8 @@ def load_rulesets(directory: str | FsPath | None = None) -> Bundle:
             if isinstance(loaded.model, CasesFile):
                 cases.extend(linker.cases(loaded.model.cases, loaded.smap, vocab, policy, None))
         known = {r.id for r in rules}
-        for loaded in src.rulesets:
-            if isinstance(loaded.model, RulesetFile):
+        for loaded in src.rulesets:  # a ruleset with errors of its own lists no rules: skip it
+            if isinstance(loaded.model, RulesetFile) and loaded.model.id not in broken:
                 linker.check_overlaps(loaded.model, loaded.smap, known)
         for spec in cases:
             # A ruleset with errors of its own (or a file that cannot be read at all) makes the

@@ -398,6 +398,9 @@ class _Linter:
             rule = next((r for r in rs.rules if r.id == owner), None)
             if rule is not None:
                 pos = self.where(rule)
+            elif owner == "applies_to":
+                smap = self.smaps.get(rs.file)
+                pos = smap.locate(("applies_to",)) if smap else (1, 1)
             else:
                 smap = self.smaps.get(rs.file)
                 name = owner.removesuffix(" (computed)")
@@ -427,13 +430,13 @@ class _Linter:
                 continue
             self._unused_in(rs.file, spec, smap)
         vocab = self.bundle.vocabulary.spec
-        if smap is not None:
+        if self.vocab_smap is not None:
             cited = {c.source for f in vocab.facts.values() for p in f.derive or ()
                      for c in _flatten(p.citation)}
             for sid in vocab.sources:
                 if sid not in cited:
                     self.add(str(Path(self.bundle.directory) / "facts.yaml"),
-                             smap.locate(("sources", sid), key=True), "warning",
+                             self.vocab_smap.locate(("sources", sid), key=True), "warning",
                              "unused-source", f"source '{sid}' is never cited")
         policy = self.bundle.policy.spec
         if self.policy_smap is not None:

@@ -22,6 +22,7 @@ def test_yaml_case(spec: CaseSpec, engine: Engine) -> None:
 def test_every_rule_and_threshold_is_covered(python_engine: Engine) -> None:
     report = run_cases(python_engine.bundle, python_engine)
     assert report.coverage.rules_unfired == []
+    assert report.coverage.derivations_unused == [] and report.coverage.derivations_total > 0
     assert report.coverage.thresholds_uncovered == []
     assert report.coverage.percent == 100.0
 
