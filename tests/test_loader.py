@@ -120,8 +120,8 @@ def test_a_broken_condition_file_does_not_cascade_into_case_errors(tmp_path: Pat
     shutil.copytree(RULES, tmp_path / "r")
     path = tmp_path / "r" / "hypertension.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("version: \"1.0.0\"\n", "version: \"1.0.0\"\nversion: \"1\"\n", 1),
-                    encoding="utf-8")
+    path.write_text(re.sub(r'^version: "[^"]*"\n', lambda m: m.group(0) + 'version: "1"\n', text,
+                           count=1, flags=re.M), encoding="utf-8")
     issues = _load_issues(tmp_path / "r")
     assert [i.code for i in issues] == ["duplicate-key"]
     text2 = text.replace("when: consciousness_impaired", "when: consciousness_impared", 1)

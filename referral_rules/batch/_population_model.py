@@ -61,10 +61,12 @@ FIT = (("htn_diagnosis_established", "htn_treatment_plan_suitable_for_primary",
 # Documentation: share of patients, and P(a relevant fact is recorded) for each group.
 DOCUMENTATION = ((0.60, 0.995), (0.30, 0.93), (0.10, 0.60))
 ALWAYS = ("care_level", "visit_type", "age", "sex", "accepts_transfer",
-          "arrived_by_ambulance_120", "mass_casualty_event")
+          "arrived_by_ambulance_120", "mass_casualty_event", "critically_ill")
 RECORDED = {"care_level": 1.0, "visit_type": 0.98, "age": 0.99, "sex": 0.99,
             "accepts_transfer": 0.7, "arrived_by_ambulance_120": 0.85,
-            "mass_casualty_event": 0.85}
+            "mass_casualty_event": 0.85, "critically_ill": 0.6}
+# Informational facts (no rule reads them): recorded for the patients of this condition.
+INFORMATIONAL = {"days_since_surgery": 3, "diuretic_in_regimen": 0}
 
 
 @dataclass
@@ -124,7 +126,21 @@ def simulate(rng: np.random.Generator, m: int, available: Sequence[str],
     chest_pain(d, flag, cp, hospital, state, age, htn, dm)
     post_operative(d, flag, po, hospital, inpatient, state)
     actual = _actual(d, level, visit, state, cond)
+    _issue14(d, flag, state, po)
     return Sim(_record(d, cond, available, reads), cond, actual, state)
+
+
+def _issue14(d: Draw, flag: Flag, state: NDArray[np.int64], po: Bools) -> None:
+    """Facts added by issue 14, drawn after everything else so the earlier columns keep their
+    values: the 急危重症 judgement, S4's "other disease that cannot be handled" (hypertension and
+    diabetes), the Chaoyang return list's "already transferred to the community", S21's major
+    bleeding and a NEWS2 total (scored for a minority of post-operative patients)."""
+    flag("critically_ill", (0.001, 0.02, 0.35))
+    flag("unmanageable_other_disease", (0.002, 0.03, 0.10))
+    flag("dm_transferred_to_community", (0.25, 0.25, 0.25))
+    flag("major_bleeding_or_haemoptysis", (0.001, 0.01, 0.06))
+    news2 = whole(d.normal(np.asarray([1.0, 3.0, 6.5])[state], 1.5), 0, 20)
+    d.put("news2_score", news2, po & d.p(0.2))
 
 
 def _conditions(d: Draw, age: NDArray[np.int64], ward: Bools, level: NDArray[np.int64],
@@ -226,8 +242,8 @@ def _record(d: Draw, cond: NDArray[np.bool_], available: Sequence[str],
                 relevant |= cond[:, i]
         if name in ALWAYS:
             relevant = np.ones(d.m, np.bool_)
-        elif name == "days_since_surgery":  # informational: no rule reads it
-            relevant = cond[:, 3].copy()
+        elif name in INFORMATIONAL:  # no rule reads it
+            relevant = cond[:, INFORMATIONAL[name]].copy()
         p = RECORDED.get(name, p_rec)
         out[name] = (d.values[name], relevant & d.measured[name] & d.p(p))
     return out
