@@ -26,7 +26,7 @@ def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
 def test_check_passes_on_bundled_rules() -> None:
     code, out, _ = run("check", str(RULES))
     assert code == 0
-    assert "ok: 4 rulesets" in out
+    assert "ok: 5 rulesets" in out
 
 
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
