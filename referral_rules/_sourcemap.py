@@ -32,7 +32,7 @@ MAX_NODES = 100_000
 class _LimitError(yaml.MarkedYAMLError):
     """The document is too deep, too large once its aliases are expanded, or cyclic."""
 
-    def __init__(self, problem: str, mark: yaml.Mark | None, hint: str) -> None:
+    def __init__(self, problem: str, mark: Any, hint: str) -> None:  # a yaml Mark
         super().__init__(problem=problem, problem_mark=mark)
         self.hint = hint
 
