@@ -43,9 +43,9 @@ from pyspark.sql import types as T
 from ..evaluate import Backend, resolve_backend
 from ..link import load_rulesets
 from ._parts import OutputWriter
-from .columns import Plan, load_mapping, plan_columns
-from .errors import BatchFailed
-from .run import BatchOptions, BatchResult, prepare, report_columns
+from .columns import TRANSFER, Plan, load_mapping, plan_columns
+from .errors import BatchFailed, BatchRejected
+from .run import BatchOptions, BatchResult, count_transfers, prepare, report_columns
 from .screen import Screener, metadata, output_schema, rules_digest
 from .source import exact_chunks
 
@@ -116,8 +116,9 @@ def _screen(df: DataFrame, row: Column, plan: Plan, files: dict[str, bytes], dig
             backend: Backend) -> DataFrame:
     source = df.select(*[F.col(f"`{c}`") for c in plan.columns], row.alias(_ROW))
     fields = [df.schema[c] for c in plan.ids]
-    for column, name in plan.carried:
-        fields.append(T.StructField(name, df.schema[column].dataType, True))
+    for column, name in plan.carried:  # actual_transfer comes out as up / down / none
+        kind = _STR if name == TRANSFER else df.schema[column].dataType
+        fields.append(T.StructField(name, kind, True))
     schema = T.StructType([*fields, *_FIELDS])
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -211,7 +212,11 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
     err = stderr or sys.stderr
     started = time.perf_counter()
     source, plan, bundle = prepare(options)
-    report_columns(plan, err)
+    report_columns(plan, err, source)
+    tally = count_transfers(source, plan, options.chunk_rows)
+    if options.strict and tally is not None and (line := tally.summary()) is not None:
+        msg = f"--strict: {line}"
+        raise BatchRejected(msg)
     backend: Backend = resolve_backend(options.backend)
     session = session or SparkSession.getActiveSession()
     spark = session or spark_session(master)
@@ -221,6 +226,7 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
             df = spark.read.parquet(path)
         else:
             df = spark.read.options(header=True, inferSchema=False, escape='"',
+                                    encoding=source.encoding or "utf-8",
                                     sep="\t" if options.input.suffix == ".tsv" else ",").csv(path)
         marked = df.withColumn(_MID, F.monotonically_increasing_id()).withColumn(
             _BLOCK, F.col("_metadata.file_block_start"))
@@ -239,7 +245,8 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
         msg = f"Spark wrote {rows} rows but the input has {source.rows}"
         raise BatchFailed(msg)
     schema = output_schema(source.schema, plan)
-    meta = metadata(bundle, backend, plan, source.path.name, rows, "spark")
+    meta = metadata(bundle, backend, plan, source.path.name, rows, "spark",
+                    tally.to_dict() if tally is not None else None)
     writer = OutputWriter(options.output, schema.with_metadata(meta))
     try:
         for table in _in_order(files, options.chunk_rows):
@@ -249,8 +256,11 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
         raise
     writer.close()
     shutil.rmtree(parts)
+    if tally is not None and (line := tally.summary()) is not None:
+        err.write(line + "\n")
     return BatchResult(options.output, rows, writer.failed, backend,
-                       time.perf_counter() - started, 0, plan.unknown)
+                       time.perf_counter() - started, 0, plan.unknown,
+                       tally.to_dict() if tally is not None else None, plan.suggestions)
 
 
 def _row_index(marked: DataFrame) -> Column:
