@@ -60,17 +60,34 @@ class CsvFile:
         self.names = self._header()
 
     def _detect(self, scan: _Scan) -> str:
+        """UTF-8 when every byte is; else, line by line, whichever of UTF-8 and GB18030 more
+        lines are (GBK text is almost never valid UTF-8, while UTF-8 text often decodes as
+        GB18030 into nonsense: so a UTF-8 file with a few GBK lines stays UTF-8, and those
+        lines become error rows)."""
         if scan.utf8:
             return "utf-8"
-        if _whole_file_decodes(self.path, "gb18030"):
-            self.notes.append(f"{self.path.name}: not UTF-8; read as GB18030 (GBK), the "
-                              "encoding Excel uses on Chinese Windows (force one with "
-                              "--encoding)")
-            return "gb18030"
-        self.notes.append(f"{self.path.name}: neither UTF-8 nor GB18030 throughout; read as "
-                          "UTF-8, and lines that are not UTF-8 become rows with an error "
-                          "(name the encoding with --encoding)")
-        return "utf-8"
+        utf8 = other = gb_bad = 0
+        with self.path.open("rb") as f:
+            for raw in f:
+                if raw.isascii():
+                    continue
+                if _decodes(codecs.getincrementaldecoder("utf-8")(), raw, final=True):
+                    utf8 += 1
+                else:
+                    other += 1
+                    gb_bad += not _decodes(codecs.getincrementaldecoder("gb18030")(), raw,
+                                           final=True)
+        name = self.path.name
+        if utf8 >= other:
+            self.notes.append(f"{name}: mostly UTF-8, but {other:,} line(s) are not: those "
+                              "rows come out with an error (name the encoding with --encoding)")
+            return "utf-8"
+        self.notes.append(f"{name}: not UTF-8; read as GB18030 (GBK), the encoding Excel uses "
+                          "on Chinese Windows (force one with --encoding)")
+        if gb_bad:
+            self.notes.append(f"{name}: {gb_bad:,} line(s) are not GB18030 either: those rows "
+                              "come out with an error")
+        return "gb18030"
 
     @property
     def label(self) -> str:
@@ -134,7 +151,7 @@ class CsvFile:
         bad: list[int] = []
         values: list[list[str | None]] = [[] for _ in columns]
         errors: list[str | None] = []
-        records = _records(self._lines(bad), self.delimiter)
+        records = _records(self._lines(bad), self.delimiter, width)
         next((r for r in records if r[2]), None)  # the header
         seen = 0
         for first, last, record in records:
@@ -178,21 +195,52 @@ class CsvFile:
         return json.dumps([issue], ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def _records(lines: Iterable[str], delimiter: str
+class _Feed:
+    """Numbered lines for the csv module, with push-back: a record that swallowed the lines
+    after it (an unclosed quote in a cut line) is undone and those lines read again."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = enumerate(lines, 1)
+        self._back: list[tuple[int, str]] = []
+        self.taken: list[tuple[int, str]] = []  # since the current record began
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        item = self._back.pop() if self._back else next(self._lines)
+        self.taken.append(item)
+        return item[1]
+
+    def push_back(self, items: list[tuple[int, str]]) -> None:
+        self._back.extend(reversed(items))
+
+
+def _records(lines: Iterable[str], delimiter: str, width: int | None = None
              ) -> Iterator[tuple[int, int, list[str] | None]]:
     """First line, last line and fields of each record (None: the csv module could not split
-    it, e.g. a field over its size limit; reading goes on at the next line)."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    start = 1
+    it, e.g. a field over its size limit). A record of several lines whose field count is not
+    ``width`` is taken as its first line alone, and the lines after it are read again."""
+    feed = _Feed(lines)
+    reader = csv.reader(feed, delimiter=delimiter)
     while True:
+        feed.taken = []
         try:
             record: list[str] | None = next(reader)
         except StopIteration:
             return
         except csv.Error:
             record = None
-        yield start, reader.line_num, record
-        start = reader.line_num + 1
+        taken = feed.taken
+        if not taken:
+            return
+        first, last = taken[0][0], taken[-1][0]
+        if width is not None and len(taken) > 1 and (record is None or len(record) != width):
+            feed.push_back(taken[1:])
+            reader = csv.reader(feed, delimiter=delimiter)  # a fresh reader: no open quote
+            last = first
+            record = next(csv.reader([taken[0][1]], delimiter=delimiter), [])
+        yield first, last, record
 
 
 def _batch(columns: Sequence[str], values: list[list[str | None]],
@@ -231,15 +279,6 @@ def _decodes(decoder: codecs.IncrementalDecoder, block: bytes, final: bool = Fal
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _whole_file_decodes(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            if not _decodes(decoder, block):
-                return False
-    return _decodes(decoder, b"", final=True)
 
 
 def _lookup(encoding: str) -> str:

@@ -47,14 +47,15 @@ def lookup(own: Mapping[str, str] | None = None) -> dict[str, str]:
     return table
 
 
-def _keys(arr: pa.Array) -> pa.Array:
+def _keys(arr: pa.Array, lower: bool = True) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = pc.cast(arr, pa.string())
-    return pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.utf8_lower(trimmed) if lower else trimmed
 
 
 def normalise(arr: pa.Array, table: Mapping[str, str]) -> pa.Array:
@@ -75,15 +76,16 @@ class TransferTally:
 
     def add(self, arr: pa.Array, readable: pa.Array | None = None) -> None:
         """Count one batch's cells (``readable``: a mask of the rows that are rows at all)."""
-        keys = _keys(arr)
+        keys = _keys(arr, lower=False)  # unknown values are shown as written
         if readable is not None:
             keys = pc.filter(keys, readable)
         for item in pc.value_counts(keys).to_pylist():
             value, n = item["values"], int(item["counts"])
+            outcome = self.table.get(normalise_text(value or ""))
             if value is None or value == "":
                 self.counts["blank"] += n
-            elif value in self.table:
-                self.counts[self.table[value]] += n
+            elif outcome is not None:
+                self.counts[outcome] += n
             else:
                 self.unknown[value] += n
 

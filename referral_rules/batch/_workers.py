@@ -5,10 +5,13 @@ parent left the workers running for minutes: they wait on a queue whose other en
 exists. Now each worker
 
 - asks Linux to kill it when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` through
-  ctypes; the parent is the forkserver, which exits as soon as the batch's process is gone);
+  ctypes). Workers are started with ``spawn``, so their parent is the batch's process itself:
+  with ``forkserver`` the parent would be the fork server, which lives as long as any worker
+  holds its "alive" pipe, i.e. forever;
 - runs a watchdog thread, the portable fallback (macOS, or a kernel without prctl): every
-  ``WATCH`` seconds it checks its parent is still the one it started with and that the batch's
-  process still exists, and ends the worker at once otherwise;
+  ``WATCH`` seconds it checks that its parent is still the batch's process (a process whose
+  parent dies is given another one at once, even while the dead one is not yet reaped), and
+  ends the worker otherwise;
 - ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and the parent, not
   each worker, handles it (no traceback per worker).
 
@@ -41,13 +44,12 @@ _PR_SET_PDEATHSIG = 1
 
 
 def guard_worker(batch_pid: int) -> None:
-    """In a worker process: exit when the parent or the batch's process ``batch_pid`` dies."""
+    """In a worker process: exit when the batch's process ``batch_pid`` dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
     _pdeathsig()
-    if os.getppid() != parent or not _alive(batch_pid):  # died before prctl took effect
+    if os.getppid() != batch_pid:  # it died before prctl took effect
         os._exit(1)
-    threading.Thread(target=_watch, args=(parent, batch_pid), daemon=True,
+    threading.Thread(target=_watch, args=(batch_pid,), daemon=True,
                      name="referral-rules-parent-watchdog").start()
 
 
@@ -62,20 +64,10 @@ def _pdeathsig() -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else (pid reused): treat as gone
-        return False
-    return True
-
-
-def _watch(parent: int, batch_pid: int) -> None:
+def _watch(batch_pid: int) -> None:
     while True:
         time.sleep(WATCH)
-        if os.getppid() != parent or not _alive(batch_pid):
+        if os.getppid() != batch_pid:
             os._exit(1)  # nothing to flush: a part is written whole or not at all
 
 

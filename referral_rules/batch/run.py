@@ -1,7 +1,7 @@
 """The local batch run: every core, restartable, one Parquet file out.
 
 The parent reads the input in chunks of an exact number of rows and hands each chunk (as Arrow
-IPC bytes) to a pool of worker processes (``forkserver``; each builds its ``Screener`` once, in
+IPC bytes) to a pool of worker processes (``spawn``; each builds its ``Screener`` once, in
 the pool initializer). A worker writes its chunk's decisions to ``OUTPUT.parts/part-NNNNNN.arrow``
 atomically (temporary name, then rename). ``OUTPUT.parts/manifest.json`` records what the parts
 were made from (the input's sha256, the rules' sha256, the chunk size, the backend, the column
@@ -286,8 +286,9 @@ class _Chunks:
 
 def _pool(workers: int, args: tuple[Any, ...], chunks: _Chunks, size: int, bar: Any,
           assembler: Assembler) -> None:
-    context = multiprocessing.get_context(
-        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    # spawn, not forkserver: a worker's parent must be this process for PR_SET_PDEATHSIG to
+    # end it when this process dies (a forkserver outlives us while its children hold its fd)
+    context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=args)
     pending: dict[Future[int], int] = {}
 
