@@ -110,8 +110,11 @@ def batch(args: argparse.Namespace, out: Out, err: Out) -> int:
         err(f"batch stopped: {exc}", "red")
         return STOPPED
     except KeyboardInterrupt:
-        err(f"interrupted: the parts done are kept in {parts}; rerun the same command to "
-            "resume", "red")
+        if args.engine == "spark":
+            err("interrupted: rerun the same command (a Spark run starts over)", "red")
+        else:
+            err(f"interrupted: the parts done are kept in {parts}; rerun the same command "
+                "to resume", "red")
         return INTERRUPTED
     rate = result.rows / result.seconds if result.seconds else 0.0
     out(f"screened {result.rows:,} rows ({result.failed:,} not evaluated: invalid facts or "

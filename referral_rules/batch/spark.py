@@ -43,7 +43,7 @@ from pyspark.sql import types as T
 from ..evaluate import Backend, resolve_backend
 from ..link import load_rulesets
 from ._parts import OutputWriter
-from .columns import TRANSFER, Plan, load_mapping, plan_columns
+from .columns import TRANSFER, ColumnMapping, Plan, plan_columns, read_mapping
 from .errors import BatchFailed, BatchRejected
 from .run import BatchOptions, BatchResult, count_transfers, prepare, report_columns
 from .screen import Screener, metadata, output_schema, rules_digest
@@ -79,7 +79,7 @@ def rules_files(rules: str | Path) -> dict[str, bytes]:
 
 def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
            id_columns: Sequence[str] | None = None,
-           columns: Mapping[str, str] | str | Path | None = None,
+           columns: Mapping[str, str] | ColumnMapping | str | Path | None = None,
            row_column: str | None = None) -> DataFrame:
     """Screen every row of ``df`` with the rulesets of the directory ``rules``.
 
@@ -89,7 +89,8 @@ def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
         rules: the rules directory, read on the driver; its files are shipped to the executors.
         backend: ``durable``, ``python`` or ``auto``, as for ``Engine``.
         id_columns: columns carried through untouched (default: ``patient_id`` if present).
-        columns: a column mapping ``{input column: fact name}``, or the path of its YAML file.
+        columns: a column mapping ``{input column: fact name}``, or the path of its YAML file
+            (whose ``actual_transfer`` ``values:`` are used too).
         row_column: an integer column to use as ``row`` (e.g. a row number you already have).
             Without it ``row`` is ``monotonically_increasing_id()``: unique and increasing, but
             not consecutive.
@@ -102,7 +103,7 @@ def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
     files = rules_files(rules)
     bundle = load_rulesets(rules)
     if isinstance(columns, str | Path):
-        columns = load_mapping(columns, bundle.vocabulary)
+        columns = read_mapping(columns, bundle.vocabulary)
     names = [c for c in df.columns if c != row_column]
     plan = plan_columns(names, bundle.vocabulary, columns, id_columns)
     if plan.unknown:
