@@ -1,7 +1,8 @@
 """The ``referral-rules`` command: a thin adapter over the library.
 
 Exit codes: 0 ok; 1 invalid rules, invalid facts or failing cases; 2 usage error;
-3 engine error.
+3 engine error (for ``batch``: the run stopped); ``batch`` also has 4, 5 and 130
+(``_cli_batch.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
+from . import __version__, _cli_batch
 from .docs import write_docs
 from .errors import EngineError, FactsError, RulesetError, UnknownConditionError
 from .evaluate import Engine
@@ -97,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print (or write) the JSON Schemas of the file formats")
     s.add_argument("--write", metavar="DIR", help="write one <name>.schema.json per format")
     s.add_argument("--rules", default=None,
-                   help="rules directory for the patient-facts schema (default: rulesets)")
+                   help="rules directory for the patient-facts schema (default: the bundled "
+                        "rulesets)")
     v = sub.add_parser("serve", help="run the HTTP service (REST API and CDS Hooks 2.0)",
                        description="Run the FastAPI service under uvicorn. Every option can also "
                                    "be set in the environment (REFERRAL_RULES_<OPTION>).")
@@ -119,41 +121,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(env REFERRAL_RULES_CARE_LEVEL; default primary)")
     v.add_argument("--backend", choices=["durable", "python", "auto"],
                    help="rule engine backend (env REFERRAL_RULES_BACKEND; default auto)")
-    _batch_parsers(sub)
+    _cli_batch.add_parsers(sub)
     return p
-
-
-def _batch_parsers(sub: Any) -> None:
-    b = sub.add_parser(
-        "batch", help="screen a table of patients (Parquet or CSV) into a Parquet file",
-        description="Evaluate every row of INPUT (one patient per row, columns named as facts) "
-                    "and write one output row per input row, in order. Rows whose facts are "
-                    "invalid come out with ok=false and their error. See docs/batch.md.")
-    b.add_argument("input", help="a .parquet or .csv file")
-    b.add_argument("-o", "--output", required=True, help="the Parquet file to write")
-    b.add_argument("--rules", default=None, help="rules directory (default: the bundled rulesets)")
-    b.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
-    b.add_argument("--engine", choices=["local", "spark"], default="local",
-                   help="local worker processes (default) or a Spark job")
-    b.add_argument("--workers", type=int, help="local worker processes (default: every core)")
-    b.add_argument("--id-column", action="append", dest="id_columns", default=[],
-                   metavar="COLUMN", help="carry COLUMN through untouched (repeatable; "
-                                         "default: patient_id if present)")
-    b.add_argument("--columns", metavar="MAP.yaml",
-                   help="column mapping {input column: fact name}")
-    b.add_argument("--chunk-rows", type=int, default=25_000,
-                   help="rows per part, the unit of restart (default: 25000)")
-    b.add_argument("--no-progress", action="store_true", help="no progress bar")
-    b.add_argument("--report", metavar="REPORT.html",
-                   help="also write the indicators report (and REPORT.json beside it)")
-    b.add_argument("--spark-master", default="local[*]",
-                   help="Spark master URL for --engine spark (default: local[*])")
-    g = sub.add_parser("population", help="write a seeded synthetic population (no real "
-                                          "patients) for demos, tests and benchmarks")
-    g.add_argument("n", type=int, help="number of patients")
-    g.add_argument("-o", "--output", required=True, help="a .parquet or .csv file")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--rules", default=None, help="rules directory (default: the bundled rulesets)")
 
 
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
@@ -185,9 +154,9 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
         if args.command == "serve":
             return _serve(args, err)
         if args.command == "batch":
-            return _batch(args, out, err)
+            return _cli_batch.batch(args, out, err)
         if args.command == "population":
-            return _population(args, out, err)
+            return _cli_batch.population(args, out, err)
         return _schema(args, out)
     except RulesetError as exc:
         if getattr(args, "json", False):
@@ -372,66 +341,3 @@ def _serve(args: argparse.Namespace, err: _Out) -> int:
         return USAGE
     options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     return serve(options, err.stream)
-
-
-def _batch(args: argparse.Namespace, out: _Out, err: _Out) -> int:
-    try:
-        from .batch.errors import BatchFailed, BatchUsageError
-        from .batch.run import BatchOptions, run_batch
-    except ImportError as exc:
-        err(f"batch needs its extra: pip install 'referral-rules[batch]' ({exc})", "red")
-        return USAGE
-    options = BatchOptions(
-        input=Path(args.input), output=Path(args.output), rules=Path(args.rules),
-        backend=args.backend, workers=args.workers, chunk_rows=args.chunk_rows,
-        id_columns=tuple(args.id_columns), columns=Path(args.columns) if args.columns else None,
-        progress=not args.no_progress)
-    try:
-        if args.engine == "spark":
-            try:
-                from .batch.spark import run_spark
-            except ImportError as exc:
-                err(f"--engine spark needs: pip install 'referral-rules[spark]' ({exc})", "red")
-                return USAGE
-            result = run_spark(options, args.spark_master, err.stream)
-        else:
-            result = run_batch(options, err.stream)
-    except BatchUsageError as exc:
-        err(str(exc), "red")
-        return USAGE
-    except BatchFailed as exc:
-        err(f"batch stopped: {exc}", "red")
-        return ENGINE
-    rate = result.rows / result.seconds if result.seconds else 0.0
-    out(f"screened {result.rows:,} rows ({result.failed:,} with invalid facts) in "
-        f"{result.seconds:.1f} s, {rate:,.0f} rows/s, {result.backend} backend → {result.output}")
-    if args.report:
-        from .batch.report import build_report
-
-        report = build_report(result.output, args.rules)
-        html = Path(args.report)
-        report.write_html(html)
-        report.write_json(html.with_suffix(".json"))
-        out(f"report: {html} and {html.with_suffix('.json')}")
-    return OK
-
-
-def _population(args: argparse.Namespace, out: _Out, err: _Out) -> int:
-    try:
-        from .batch.population import write_population
-    except ImportError as exc:
-        err(f"population needs the batch extra: pip install 'referral-rules[batch]' ({exc})",
-            "red")
-        return USAGE
-    if args.n < 0:
-        err(f"N must be at least 0 (got {args.n})", "red")
-        return USAGE
-    try:
-        write_population(Path(args.output), args.n, args.seed, rules=args.rules)
-    except ValueError as exc:
-        if isinstance(exc, RulesetError):
-            raise
-        err(str(exc), "red")
-        return USAGE
-    out(f"wrote {args.n:,} synthetic patients (seed {args.seed}) → {args.output}")
-    return OK

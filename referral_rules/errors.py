@@ -30,6 +30,7 @@ __all__ = [
 
 IssueCode = Literal[
     "yaml-syntax",
+    "yaml-limit",
     "duplicate-key",
     "file-missing",
     "schema",

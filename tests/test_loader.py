@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from referral_rules import RulesetError, load_rulesets
+from referral_rules._sourcemap import load_yaml
 from referral_rules.errors import Issue
 
 from .conftest import RULES
@@ -128,3 +132,33 @@ def test_a_broken_condition_file_does_not_cascade_into_case_errors(tmp_path: Pat
     path.write_text(text2, encoding="utf-8")
     issues = _load_issues(tmp_path / "r")
     assert [i.code for i in issues] == ["unknown-fact"]
+
+
+@pytest.mark.parametrize("name", ["alias-bomb", "deep-nesting", "alias-cycle"])
+def test_loader_bounds_hostile_yaml(tmp_path: Path, name: str) -> None:
+    """An alias bomb, a 5,000-deep list and an alias cycle: one located error, within a second.
+
+    `check` runs in a subprocess first, with a timeout, so an unbounded loader fails the test
+    instead of hanging it.
+    """
+    directory, target = _directory(tmp_path, INVALID / f"{name}.yaml")
+    proc = subprocess.run([sys.executable, "-m", "referral_rules", "check", str(directory)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(f"{target}:") and first.endswith("[yaml-limit]"), first
+    text = target.read_text(encoding="utf-8")
+    started = time.perf_counter()
+    _, _, issues = load_yaml(text, str(target))
+    assert time.perf_counter() - started < 1.0  # generous: it takes a few milliseconds
+    assert [i.code for i in issues] == ["yaml-limit"]
+
+
+def test_loader_accepts_ordinary_aliases(tmp_path: Path) -> None:
+    """Aliases within the bound still work: only the expansion is limited, not the feature."""
+    data, _, issues = load_yaml("a: &x [1, 2]\nb: *x\nc: [*x, *x]\n", "ok.yaml")
+    assert not issues
+    assert data == {"a": [1, 2], "b": [1, 2], "c": [[1, 2], [1, 2]]}
+    deep = "x: " + "[" * 40 + "]" * 40 + "\n"
+    assert load_yaml(deep, "deep.yaml")[2] == []

@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-from .columns import Plan, load_mapping, plan_columns
-from .errors import BatchFailed, BatchUsageError
+from .columns import ColumnMapping, Plan, load_mapping, plan_columns, read_mapping
+from .errors import BatchFailed, BatchInputError, BatchRejected, BatchUsageError
 from .population import write_population
 from .report import Report, build_report
 from .run import BatchOptions, BatchResult, run_batch
@@ -22,9 +22,12 @@ from .screen import Screener, output_schema
 
 __all__ = [
     "BatchFailed",
+    "BatchInputError",
     "BatchOptions",
+    "BatchRejected",
     "BatchResult",
     "BatchUsageError",
+    "ColumnMapping",
     "Plan",
     "Report",
     "Screener",
@@ -32,6 +35,7 @@ __all__ = [
     "load_mapping",
     "output_schema",
     "plan_columns",
+    "read_mapping",
     "run_batch",
     "write_population",
 ]

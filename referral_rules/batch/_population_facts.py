@@ -49,7 +49,7 @@ def diabetes(d: Draw, flag: Flag, dm: Bools, visit: NDArray[np.int64],
               age: NDArray[np.int64], state: NDArray[np.int64], sbp: Arr, dbp: Arr) -> None:
     """Glucose values from one latent HbA1c (ADAG: mean glucose = 1.59 × HbA1c − 2.59)."""
     new = dm & (visit == 0) & d.p(0.25)
-    acute, lab = state == ACUTE, (visit == 2) | d.p(0.6)  # ketones, HCO3, pH: mostly wards
+    acute = state == ACUTE
     d.put("known_diabetes", dm & ~new)
     d.put("glucose_abnormal_first_found", new)
     d.put("diabetes_type_unclear", new & d.p(0.4))
@@ -64,6 +64,9 @@ def diabetes(d: Draw, flag: Flag, dm: Bools, visit: NDArray[np.int64],
     d.put("blood_glucose", num(glucose, 1.5, 45, 1))
     d.put("glucose_abnormal", (glucose >= 7.0) | (glucose <= 3.9))
     d.put("severe_hypoglycaemia", hypo & acute)
+    # ketones, bicarbonate and pH are measured on the ward, or when glucose is very high or the
+    # patient is acutely unwell; nobody else has the test
+    lab = (visit == 2) | acute | (glucose >= 13.9)
     dka = acute & d.p(0.12)
     d.put("blood_ketones", num(np.where(dka, d.rng.uniform(3.2, 7, d.m),
                                          d.rng.lognormal(np.log(0.2), 0.5, d.m)), 0, 20, 1), lab)

@@ -9,9 +9,13 @@ conditions and a latent *state*: ``STABLE`` (for an inpatient: ready to leave), 
 (recovering) or ``ACUTE``. Fact values follow the state and the conditions, so that values that
 belong together agree (SBP and DBP are correlated; fasting glucose, the previous fasting glucose
 and this visit's glucose come from one latent HbA1c through the ADAG relation; a post-operative
-patient who is ready to leave mostly meets every ERAS item). Values are then *recorded* or not:
-only facts that one of the patient's rulesets reads are filled in, each with the patient's
-documentation probability.
+patient who is ready to leave mostly meets every ERAS item). Values are then *recorded* or not,
+the way an HIS export holds them (documentation by exception): only facts that one of the
+patient's rulesets reads, each with the patient's documentation probability; a finding (a
+symptom, a danger sign, a complication, a condition such as ``has_hypertension``) only when it
+is present, since nobody charts "no anaphylaxis"; a laboratory value only for the patients who
+had the test; ``false`` only for the items a clinician charts either way (``ASSESSED``: discharge
+checklists and stability judgements); ``accepts_transfer`` only when the patient was asked.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from ._population_draw import (
 )
 from ._population_facts import chest_pain, diabetes, hypertension, post_operative
 
-__all__ = ["CONDITIONS", "ENUMS", "STABLE", "Sim", "simulate"]
+__all__ = ["ASSESSED", "CONDITIONS", "ENUMS", "STABLE", "Sim", "simulate"]
 
 CONDITIONS = ("hypertension", "diabetes", "chest_pain", "post_operative")
 ENUMS: dict[str, tuple[str, ...]] = {
@@ -63,10 +67,22 @@ DOCUMENTATION = ((0.60, 0.995), (0.30, 0.93), (0.10, 0.60))
 ALWAYS = ("care_level", "visit_type", "age", "sex", "accepts_transfer",
           "arrived_by_ambulance_120", "mass_casualty_event", "critically_ill")
 RECORDED = {"care_level": 1.0, "visit_type": 0.98, "age": 0.99, "sex": 0.99,
-            "accepts_transfer": 0.7, "arrived_by_ambulance_120": 0.85,
+            "accepts_transfer": 0.9, "arrived_by_ambulance_120": 0.85,
             "mass_casualty_event": 0.85, "critically_ill": 0.6}
 # Informational facts (no rule reads them): recorded for the patients of this condition.
 INFORMATIONAL = {"days_since_surgery": 3, "diuretic_in_regimen": 0}
+# Booleans a clinician charts as yes or no when assessing them (discharge checklists, ERAS
+# items, stability judgements). Every other boolean is a finding, written down only if present.
+ASSESSED = frozenset({
+    "htn_diagnosis_established", "htn_treatment_plan_suitable_for_primary",
+    "htn_condition_stable", "dm_diagnosis_established", "dm_treatment_plan_set",
+    "dm_glucose_stable", "dm_complications_stable", "chest_pain_discharge_criteria_met",
+    "post_mi_stable", "self_care_basic", "tolerating_semi_liquid_diet",
+    "flatus_and_stool_passed", "wound_healing_well", "walking_freely", "oral_analgesia_effective",
+    "stable_after_acute_treatment", "temperature_normal", "iv_fluids_needed",
+    "needs_continued_rehabilitation",
+})
+_NOT_ASKED = 2  # accepts_transfer == "not_asked": blank in an export
 
 
 @dataclass
@@ -177,8 +193,7 @@ def _policy(d: Draw, state: NDArray[np.int64], hospital: Bools, female: Bools,
     d.put("arrived_by_ambulance_120",
           d.p(np.where((state == ACUTE) & hospital, 0.35, 0.01)))
     flag("mass_casualty_event", (0.0002, 0.0005, 0.005))
-    d.put("pregnant_or_breastfeeding", female & (age < 45) & d.p(0.06),
-          female & (age < 50) | d.p(0.85))  # mostly written down as "no" for everyone else
+    d.put("pregnant_or_breastfeeding", female & (age < 45) & d.p(0.06))  # charted when so
 
 
 def _vitals(d: Draw, state: NDArray[np.int64], age: NDArray[np.int64], htn: Bools,
@@ -231,7 +246,8 @@ def _fit(d: Draw, cond: NDArray[np.bool_]) -> Bools:
 def _record(d: Draw, cond: NDArray[np.bool_], available: Sequence[str],
             reads: Mapping[str, frozenset[str]]) -> dict[str, tuple[NDArray[np.generic], Bools]]:
     """Keep a value where one of the patient's rulesets reads it, the patient's clinic measured
-    it, and it was written down (documentation probability of the patient's group)."""
+    it, and it was written down (documentation probability of the patient's group); a finding
+    only where it is present (``ASSESSED`` booleans either way)."""
     group = d.by(np.zeros(d.m, np.int64), [[share for share, _ in DOCUMENTATION]])
     p_rec = np.array([p for _, p in DOCUMENTATION])[group]
     out: dict[str, tuple[NDArray[np.generic], Bools]] = {}
@@ -245,5 +261,11 @@ def _record(d: Draw, cond: NDArray[np.bool_], available: Sequence[str],
         elif name in INFORMATIONAL:  # no rule reads it
             relevant = cond[:, INFORMATIONAL[name]].copy()
         p = RECORDED.get(name, p_rec)
-        out[name] = (d.values[name], relevant & d.measured[name] & d.p(p))
+        values = d.values[name]
+        kept = relevant & d.measured[name] & d.p(p)
+        if values.dtype == np.bool_ and name not in ASSESSED:
+            kept &= values.astype(np.bool_)  # documented by exception
+        elif name == "accepts_transfer":
+            kept &= values != _NOT_ASKED
+        out[name] = (values, kept)
     return out

@@ -1,16 +1,17 @@
-"""Bilingual labels of the indicators report, and seed 002's targets with their clauses.
+"""Bilingual labels of the indicators report, and the targets of the policy document.
 
-The targets are quoted from shared/seeds/002_6876a39a3ce6a95e.txt (Linkou County, 2017), whose
-clauses policy.yaml numbers the same way: 二（四）1 = 二、主要任务 → （四）完善机制体制 →
-1.细化双向转诊标准.
+The targets are quoted from the Linkou County plan of 2017 (林政办规〔2017〕11号, the project's
+policy source "seed 002"), whose clauses policy.yaml numbers the same way: 二（四）1 =
+二、主要任务 → （四）完善机制体制 → 1.细化双向转诊标准. The report cites the document by its title,
+never by the name of a file in this project.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DIRECTIONS", "FORMAT", "ISSUE_CODES", "LEVELS", "SEED002", "SETTINGS", "TARGETS",
-           "URGENCIES", "label"]
+__all__ = ["DIRECTIONS", "FORMAT", "ISSUE_CODES", "LEVELS", "PLAN", "SETTINGS",
+           "TARGETS", "URGENCIES", "label"]
 
 FORMAT = "referral-rules-report/1"
 Label = dict[str, str]
@@ -58,14 +59,18 @@ ISSUE_CODES: dict[str, Label] = {
     "missing-required": _t("缺少必填项", "Required fact missing"),
     "not-an-object": _t("不是对象", "Not an object"),
     "too-many-facts": _t("字段过多", "Too many facts"),
+    "bad-row": _t("无法读取的行（字段数不符、编码错误或文件被截断）",
+                  "Line that is not a row (wrong field count, bad encoding or a cut-off file)"),
+    "unknown-condition": _t("未知病种", "Unknown condition"),
 }
 
-SEED002: dict[str, str] = {
-    "source": "SEED002",
-    "file": "002_6876a39a3ce6a95e.txt",
+PLAN: dict[str, str] = {
     "title": "林口县人民政府办公室关于印发进一步加强医疗联合体建设推进分级诊疗工作实施方案的通知"
              "（林政办规〔2017〕11号）",
+    "title_en": "Linkou County Government Office: implementation plan for strengthening medical "
+                "consortia and tiered care (Lin Zheng Ban Gui [2017] No. 11)",
 }
+
 
 TARGETS: dict[str, Any] = {
     "down_transfer": {
@@ -74,7 +79,7 @@ TARGETS: dict[str, Any] = {
                    "down"),
         "targets": [{"year": 2017, "value": 0.2, "kind": "at_least"},
                     {"year": 2020, "value": 0.5, "kind": "at_least"}],
-        "citation": {**SEED002, "clause": "二（四）1",
+        "citation": {**PLAN, "clause": "二（四）1",
                      "quote": "2017年，试点病种住院患者下转人数要达到符合试点病种下转标准总人数的"
                               "20%；2020年，试点病种住院患者下转人数要达到符合试点病种下转标准"
                               "总人数的50%。"},
@@ -83,7 +88,7 @@ TARGETS: dict[str, Any] = {
         "name": _t("二、三级医院门诊患者下转比例",
                    "Share of outpatients at secondary and tertiary hospitals transferred down"),
         "targets": [{"year": 2017, "value": 0.2, "kind": "at_least"}],
-        "citation": {**SEED002, "clause": "二（四）1",
+        "citation": {**PLAN, "clause": "二（四）1",
                      "quote": "2017年，各二、三级医院试点病种门诊下转患者人数占试点病种门诊总人数"
                               "20%；2020年，门诊下转人数占总收入院总数30%。"},
         "note": _t("2020年目标的分母为“总收入院总数”（入院人数），与门诊人数不可比，未计算。",
@@ -94,7 +99,7 @@ TARGETS: dict[str, Any] = {
         "name": _t("向上转诊率", "Up-referral rate"),
         "caps": [{"level": "secondary", "year": 2020, "value": 0.2, "kind": "at_most"},
                  {"level": "primary", "year": 2020, "value": 0.3, "kind": "at_most"}],
-        "citation": {**SEED002, "clause": "二（四）4",
+        "citation": {**PLAN, "clause": "二（四）4",
                      "quote": "到2020年，二级医院向上转诊率控制在20%以内，一级医院控制在30%以内。"},
         "note": _t("“一级医院”按本项目的基层（primary）级别计；分母为该级别被评估的患者数。",
                    "\"一级医院\" (first-level hospitals) is taken as this project's primary "

@@ -2,9 +2,11 @@
 
 A column is a fact when its name is in the vocabulary, or when the column mapping
 (``--columns map.yaml``: ``{input column: fact name}``) says which fact it holds. ``conditions``
-(ruleset ids) is read; id columns, ``actual_transfer`` and the ``visit_type`` fact (the report
-needs both) are carried through to the output untouched. Every other column is *unknown*:
-reported once and ignored.
+(ruleset ids) is read; id columns and the ``visit_type`` fact (the report needs it) are carried
+through to the output untouched, and ``actual_transfer`` as ``up``/``down``/``none``
+(``_transfer.py``: its synonyms, and the mapping's own ``values:``). Every other column is
+*unknown*: reported once, with a did-you-mean when its name is close to a fact or to a mapping
+entry, and ignored.
 
 Cells are cast per the vocabulary, column by column with Arrow compute, so the same rules apply
 to CSV text and to typed Parquet: null, NaN and blank text are an absent fact; booleans are read
@@ -17,6 +19,7 @@ never an exception.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +29,10 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
-from .._sourcemap import load_yaml
+from .._sourcemap import SourceMap, load_yaml
 from ..errors import FactIssue, Issue, RulesetError
 from ..vocabulary import Vocabulary
+from ._transfer import OUTCOMES
 from .errors import BatchUsageError
 
 __all__ = [
@@ -38,10 +42,12 @@ __all__ = [
     "OUTPUT_NAMES",
     "TRANSFER",
     "Cells",
+    "ColumnMapping",
     "Plan",
     "load_mapping",
     "plan_columns",
     "read_cells",
+    "read_mapping",
 ]
 
 CONDITIONS = "conditions"
@@ -66,6 +72,8 @@ class Plan:
     carried: tuple[tuple[str, str], ...]  # (input column, output name): actual_transfer, …
     unknown: tuple[str, ...]  # ignored input columns
     unmatched: tuple[str, ...]  # mapping entries naming a column the input does not have
+    transfer_values: tuple[tuple[str, str], ...] = ()  # the mapping's own actual_transfer
+    suggestions: tuple[tuple[str, str], ...] = ()  # (unknown column, what it may be meant as)
 
     @property
     def columns(self) -> list[str]:
@@ -79,37 +87,66 @@ class Plan:
         """The plan as JSON-ready data (restart manifest, output metadata)."""
         return {"facts": [list(p) for p in self.facts], "ids": list(self.ids),
                 "conditions": self.conditions, "carried": [list(p) for p in self.carried],
-                "unknown": list(self.unknown)}
+                "unknown": list(self.unknown),
+                "transfer_values": [list(p) for p in self.transfer_values]}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """A column-mapping file: input column → fact, and ``actual_transfer``'s own values."""
+
+    columns: dict[str, str]
+    transfer_values: dict[str, str]  # the export's text → up / down / none
 
 
 def load_mapping(path: str | Path, vocabulary: Vocabulary) -> dict[str, str]:
-    """Read a column-mapping YAML file: ``{input column name: fact name}``.
+    """Read a column-mapping YAML file: ``{input column name: fact name}`` (see
+    ``read_mapping``)."""
+    return read_mapping(path, vocabulary).columns
 
-    Targets may also be ``conditions`` or ``actual_transfer``.
+
+def read_mapping(path: str | Path, vocabulary: Vocabulary) -> ColumnMapping:
+    """Read a column-mapping YAML file.
+
+    Each entry is ``input column: fact name``; targets may also be ``conditions`` or
+    ``actual_transfer``. The column that holds ``actual_transfer`` may say how the export writes
+    the outcomes, beyond the built-in synonyms::
+
+        实际转诊:
+          fact: actual_transfer
+          values: {转县医院: up, 转卫生院: down, 在院: none}
 
     Raises:
         RulesetError: with file:line:column, for a syntax error, a duplicate key, a value that is
-            not a name, or a fact that is not in the vocabulary (with did-you-mean).
+            not a name, a fact that is not in the vocabulary (with did-you-mean), or a
+            ``values:`` entry that is not up / down / none.
     """
     file = str(path)
     data, smap, issues = load_yaml(Path(path).read_text(encoding="utf-8"), file)
     if issues:
         raise RulesetError(issues)
     if data is None:
-        return {}
+        return ColumnMapping({}, {})
     if not isinstance(data, dict):
         msg = "a column mapping is a mapping of input column name to fact name"
         raise RulesetError([Issue(file, 1, 1, "", msg, "schema", "e.g. 收缩压: sbp")])
     known = [*vocabulary.facts, CONDITIONS, TRANSFER]
     out: dict[str, str] = {}
-    for column, target in data.items():
+    values: dict[str, str] = {}
+    for column, entry in data.items():
+        target = entry
+        if isinstance(entry, dict):
+            target = entry.get("fact")
+            values.update(_values(column, entry, smap, issues))
         if not isinstance(target, str):
             msg = f"'{column}' must map to a fact name (got {target!r})"
-            issues.append(smap.issue((column,), msg, "schema"))
+            issues.append(smap.issue((column,), msg, "schema",
+                                     "e.g. 实际转诊: actual_transfer"))
         elif target not in known:
             close = difflib.get_close_matches(target, known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else "see docs/facts.md for the names"
-            issues.append(smap.issue((column,), f"unknown fact '{target}'", "unknown-fact", hint))
+            where = (column, "fact") if isinstance(entry, dict) else (column,)
+            issues.append(smap.issue(where, f"unknown fact '{target}'", "unknown-fact", hint))
         else:
             out[str(column)] = target
     seen: dict[str, str] = {}
@@ -120,11 +157,41 @@ def load_mapping(path: str | Path, vocabulary: Vocabulary) -> dict[str, str]:
         seen[target] = column
     if issues:
         raise RulesetError(issues)
+    return ColumnMapping(out, values)
+
+
+def _values(column: str, entry: dict[str, Any], smap: SourceMap,
+            issues: list[Issue]) -> dict[str, str]:
+    """The ``values:`` of a mapping entry (only ``actual_transfer`` has them)."""
+    extra = sorted(set(entry) - {"fact", "values"})
+    if extra:
+        msg = f"unknown key '{extra[0]}' (an entry has 'fact' and, for actual_transfer, 'values')"
+        issues.append(smap.issue((column, extra[0]), msg, "schema", key=True))
+    given = entry.get("values")
+    if given is None:
+        return {}
+    if entry.get("fact") != TRANSFER:
+        msg = "'values' are read only for actual_transfer"
+        issues.append(smap.issue((column, "values"), msg, "schema", key=True))
+        return {}
+    if not isinstance(given, dict):
+        msg = "'values' maps the export's text to up, down or none"
+        issues.append(smap.issue((column, "values"), msg, "schema", "e.g. {转县医院: up}"))
+        return {}
+    out: dict[str, str] = {}
+    for text, outcome in given.items():
+        if outcome not in OUTCOMES:
+            close = difflib.get_close_matches(str(outcome), OUTCOMES, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else "write up, down or none"
+            msg = f"'{text}' must map to up, down or none (got {outcome!r})"
+            issues.append(smap.issue((column, "values", text), msg, "unknown-value", hint))
+        else:
+            out[str(text)] = str(outcome)
     return out
 
 
 def plan_columns(names: Sequence[str], vocabulary: Vocabulary,
-                 mapping: Mapping[str, str] | None = None,
+                 mapping: Mapping[str, str] | ColumnMapping | None = None,
                  ids: Sequence[str] | None = None) -> Plan:
     """Classify the input columns ``names``.
 
@@ -138,6 +205,10 @@ def plan_columns(names: Sequence[str], vocabulary: Vocabulary,
         BatchUsageError: an id column the input lacks or that is also a fact or an output
             column, or two input columns holding the same fact.
     """
+    transfer_values: dict[str, str] = {}
+    if isinstance(mapping, ColumnMapping):
+        transfer_values = mapping.transfer_values
+        mapping = mapping.columns
     mapping = dict(mapping or {})
     present = set(names)
     id_columns = tuple(dict.fromkeys(ids)) if ids else (
@@ -169,8 +240,45 @@ def plan_columns(names: Sequence[str], vocabulary: Vocabulary,
         else:
             unknown.append(column)
     carried = [(holder[name], name) for name in (TRANSFER, *CARRIED_FACTS) if name in holder]
+    unmatched = tuple(c for c in mapping if c not in present)
     return Plan(tuple(facts), id_columns, holder.get(CONDITIONS), tuple(carried),
-                tuple(unknown), tuple(c for c in mapping if c not in present))
+                tuple(unknown), unmatched, tuple(sorted(transfer_values.items())),
+                _suggest(unknown, unmatched, vocabulary, set(holder)))
+
+
+def _suggest(unknown: Sequence[str], unmatched: Sequence[str], vocabulary: Vocabulary,
+             held: set[str]) -> tuple[tuple[str, str], ...]:
+    """For each unknown column, what it was likely meant to be: a mapping entry whose column
+    is missing (``收缩压 (mmHg)`` for ``收缩压``), else a fact no column holds (``spb``)."""
+    free = [f for f in (*vocabulary.facts, CONDITIONS, TRANSFER) if f not in held]
+    out = []
+    for column in unknown:
+        entry = _likely(column, unmatched)
+        if entry is not None:
+            out.append((column, f"the mapping's column '{entry}'"))
+        elif (fact := _likely(column, free)) is not None:
+            out.append((column, f"the fact '{fact}'"))
+    return tuple(out)
+
+
+def _likely(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``name`` was most likely meant as: the same but for case, two letters
+    swapped, inside the name with a unit or note (``heart_rate_bpm``), or a close spelling.
+    Strict enough that ordinary extra columns (``name``, ``diagnosis``) match nothing."""
+    key = name.strip().lower()
+    lower = {c.lower(): c for c in candidates}
+    if key in lower:
+        return lower[key]
+    for low, c in lower.items():
+        if len(low) == len(key) and sorted(low) == sorted(key) and len(key) >= 3:
+            return c
+    inside = [c for low, c in lower.items()
+              if re.search(rf"(?<![a-z0-9]){re.escape(low)}(?![a-z0-9])", key)]
+    if inside:
+        return max(inside, key=len)
+    longer = [low for low in lower if len(low) >= 4]  # 'page' is not a misspelt 'age'
+    close = difflib.get_close_matches(key, longer, n=1, cutoff=0.8)
+    return lower[close[0]] if close else None
 
 
 # --- cells → fact values --------------------------------------------------------------------

@@ -129,8 +129,16 @@ def _source(bundle: Bundle, meta: dict[str, Any], total: int) -> dict[str, Any]:
             for r in meta.get("rulesets", []) if isinstance(r, dict)]
     loaded = {"facts": bundle.vocabulary_sha256, "policy": bundle.policy.sha256,
               **{rs.id: rs.sha256 for rs in bundle.rulesets.values()}}
+    suggestions = meta.get("column_suggestions")
+    unknown = meta.get("unknown_columns")
+    transfer = meta.get("actual_transfer")
     return {
         "input": meta.get("input"),
+        "unknown_columns": [
+            {"column": str(c), "suggestion": suggestions.get(c)
+             if isinstance(suggestions, dict) else None}
+            for c in (unknown if isinstance(unknown, list) else [])],
+        "actual_transfer": transfer if isinstance(transfer, dict) else None,
         "backend": meta.get("backend"),
         "version": meta.get("version"),
         "rows_in_metadata": meta.get("rows"),

@@ -2,7 +2,9 @@
 
 Rendered from ``Report.to_dict()`` only. plotly.js is inlined once, so the page opens offline;
 every chart has a fixed div id and the page has no timestamps, so the same report gives the
-same bytes. Each chart has a table with its numbers underneath.
+same bytes. Each chart has a table with its numbers underneath. A chart with nothing to show
+(no rows, or rates whose denominators are all zero) is replaced by "无数据 No data": plotly would
+otherwise draw an empty axis from −100% to 400%. The policy document is cited by its title.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 import plotly.io as pio  # type: ignore[import-untyped, unused-ignore]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped, unused-ignore]
 
-from ._report_text import DIRECTIONS, SEED002
+from ._report_text import DIRECTIONS
 
 __all__ = ["CHART_IDS", "render"]
 
@@ -56,12 +58,26 @@ def _tick(lab: dict[str, str]) -> str:
     return f'{lab["zh"].split("（")[0]}<br>{lab["en"].split(" (")[0]}'
 
 
+NO_DATA = "无数据 No data"
+
+
 def _n(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    return NO_DATA if value is None else f"{value * 100:.1f}%"
+
+
+def _no_data(what: dict[str, str]) -> str:
+    return (f'<p class="note nodata">无数据：{_e(what["zh"])}。<span class="en">No data: '
+            f'{_e(what["en"])}.</span></p>')
+
+
+def _rate_axis(values: list[float | None], goals: list[float]) -> dict[str, Any]:
+    """A 0-based percentage axis that holds every bar and goal (never plotly's default)."""
+    top = max([v for v in values if v is not None] + goals + [0.05])
+    return {"tickformat": ".0%", "range": [0, min(1.0, top * 1.2) if top <= 1 else top * 1.1]}
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: int = 0) -> str:
@@ -86,6 +102,8 @@ def _chart(fig: Any, div_id: str, height: int = 420, left: int = 60) -> str:
 
 
 def _stacked(rows: list[dict[str, Any]], div_id: str) -> str:
+    if not any(r["rows"] for r in rows):
+        return _no_data({"zh": "没有行", "en": "there are no rows"})
     fig = go.Figure()
     x = [_tick(r["label"]) for r in rows]
     for d in ("up", "down", "stay", "failed", "unknown"):
@@ -104,8 +122,8 @@ def _crosstab_table(rows: list[dict[str, Any]], first: str) -> str:
 
 
 def _cite(c: dict[str, str]) -> str:
-    return (f'<p class="note">{_e(c["title"])}（<code>{_e(c["file"])}</code>），'
-            f'{_e(c["clause"])}：“{_e(c["quote"])}”</p>')
+    return (f'<p class="note">{_e(c["title"])}，{_e(c["clause"])}：“{_e(c["quote"])}”'
+            f'<span class="en">{_e(c["title_en"])}, clause {_e(c["clause"])}.</span></p>')
 
 
 def _indicators(t: dict[str, Any]) -> list[dict[str, Any]]:
@@ -114,7 +132,8 @@ def _indicators(t: dict[str, Any]) -> list[dict[str, Any]]:
     down, clinic = t.get("down_transfer"), t.get("outpatient_down")
     if down:
         out.append({"x": "住院下转率<br>Inpatient down-transfer", "rate": down["rate"],
-                    "rules": None, "goals": down["targets"], "name": down["name"],
+                    "rules": None, "rules_na": True, "goals": down["targets"],
+                    "name": down["name"],
                     "whole": down["eligible"], "part": down["transferred"],
                     "clause": down["citation"]["clause"]})
     if clinic:
@@ -140,13 +159,7 @@ def _goal(g: dict[str, Any]) -> str:
     return f'{g["year"]} {"≥" if g["kind"] == "at_least" else "≤"}{g["value"]:.0%}'
 
 
-def _targets(t: dict[str, Any]) -> str:
-    if not t.get("available"):
-        return ('<p class="note">输入中没有 <code>actual_transfer</code> 列，无法计算。'
-                '<span class="en">The input has no <code>actual_transfer</code> column; '
-                'these rates cannot be computed.</span></p>')
-    items = _indicators(t)
-    x = [i["x"] for i in items]
+def _targets_chart(items: list[dict[str, Any]], x: list[str]) -> str:
     fig = go.Figure()
     fig.add_bar(name="实际 Actual", x=x, y=[i["rate"] for i in items], marker_color="#2980b9",
                 text=[_pct(i["rate"]) for i in items], textposition="outside")
@@ -162,13 +175,35 @@ def _targets(t: dict[str, Any]) -> str:
                           y1=goal["value"], line={"color": "#e67e22", "width": 3})
             fig.add_annotation(x=pos + 0.45, y=goal["value"], text=_goal(goal), showarrow=False,
                                xanchor="right", yanchor="bottom", font={"color": "#e67e22"})
-    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "title": "比例 Rate",
-                                              "rangemode": "tozero"})
+    for pos, item in enumerate(items):
+        if item["rate"] is None:  # a zero denominator: say so where the bar would be
+            fig.add_annotation(x=pos, y=0, text=NO_DATA, showarrow=False, yanchor="bottom",
+                               font={"color": "#7f8c8d"})
+    goals = [g["value"] for i in items for g in i["goals"]]
+    fig.update_layout(barmode="group", yaxis={
+        **_rate_axis([i["rate"] for i in items] + [i["rules"] for i in items], goals),
+        "title": "比例 Rate"})
+    return _chart(fig, "chart-targets")
+
+
+def _targets(t: dict[str, Any]) -> str:
+    if not t.get("available"):
+        return ('<p class="note">输入中没有 <code>actual_transfer</code> 列，无法计算。'
+                '<span class="en">The input has no <code>actual_transfer</code> column; '
+                'these rates cannot be computed.</span></p>')
+    items = _indicators(t)
+    x = [i["x"] for i in items]
+    rates = [i["rate"] for i in items] + [i["rules"] for i in items]
+    if all(r is None for r in rates):
+        chart = _no_data({"zh": "各指标的分母均为0", "en": "every indicator's denominator is 0"})
+    else:
+        chart = _targets_chart(items, x)
     head = ["指标 Indicator", "分母 Denominator", "分子 Numerator", "实际 Actual",
             "规则判定 Rules' view", "目标 Target", "条款 Clause"]
-    rows = [[_bi(i["name"]), _n(i["whole"]), _n(i["part"]), _pct(i["rate"]), _pct(i["rules"]),
+    rows = [[_bi(i["name"]), _n(i["whole"]), _n(i["part"]), _pct(i["rate"]),
+             "—" if i.get("rules_na") else _pct(i["rules"]),
              "；".join(_goal(g) for g in i["goals"]), _e(i["clause"])] for i in items]
-    parts = [_chart(fig, "chart-targets"), _table(head, rows, numeric=0),
+    parts = [chart, _table(head, rows, numeric=0),
              '<p class="note">“规则判定”：门诊为符合下转标准者的比例，上转为规则建议上转者的比例'
              '（规则建议的上转以能提供所需诊治的最低级别为目标）。'
              '<span class="en">"Rules\' view": for outpatients, the share meeting the '
@@ -200,6 +235,9 @@ def _inpatients(ip: dict[str, Any]) -> str:
         return ('<p class="note">输入中没有 <code>visit_type</code> 列，无法识别住院患者。'
                 '<span class="en">The input has no <code>visit_type</code> column, so '
                 'inpatients cannot be identified.</span></p>')
+    if not ip["rows"]:
+        return _no_data({"zh": "没有二、三级医院的住院患者", "en": "there are no inpatients at "
+                         "secondary or tertiary level"})
     rows = [*ip["by_level"], *(r for r in ip["by_condition"] if r["rows"])]
     fig = go.Figure()
     x = [_tick(r["label"]) for r in rows]
@@ -207,7 +245,9 @@ def _inpatients(ip: dict[str, Any]) -> str:
                 marker_color=COLOURS["down"])
     fig.add_bar(name="满足但因缺项暂缓 Met but withheld (missing facts)", x=x,
                 y=[r["withheld_share"] for r in rows], marker_color="#f5b041")
-    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "title": "比例 Share"})
+    fig.update_layout(barmode="group", yaxis={
+        **_rate_axis([r["share"] for r in rows] + [r["withheld_share"] for r in rows], []),
+        "title": "比例 Share"})
     head = ["分组 Group", "住院患者 Inpatients", "符合下转标准 Eligible", "比例 Share",
             "暂缓 Withheld", "比例 Share"]
     body = [[_bi({"zh": "合计", "en": "All"}), _n(ip["rows"]), _n(ip["eligible"]),
@@ -223,6 +263,8 @@ def _inpatients(ip: dict[str, Any]) -> str:
 
 
 def _bars(labels: list[str], values: list[int], div_id: str, hover: list[str]) -> str:
+    if not values:
+        return _no_data({"zh": "没有已评估的行", "en": "no row was evaluated"})
     fig = go.Figure()
     fig.add_bar(x=values[::-1], y=labels[::-1], orientation="h", marker_color="#5d6d7e",
                 hovertext=hover[::-1], text=[_n(v) for v in values[::-1]],
@@ -282,7 +324,7 @@ def _source(data: dict[str, Any]) -> str:
                        for r in src["rulesets"]]) if src["rulesets"] else \
         ('<p class="note">输出中未记录规则集。<span class="en">No rulesets recorded in the '
          'output.</span></p>')
-    warn = ""
+    warn = _input_problems(src)
     if src["labels_from_same_rulesets"] is False:
         warn = ('<p class="warn">本报告的标题和标签来自与批处理不同版本的规则集。'
                 '<span class="en">Titles and labels come from rulesets other than those the '
@@ -291,6 +333,42 @@ def _source(data: dict[str, Any]) -> str:
         warn += ('<p class="warn">行数与输出元数据不一致。<span class="en">The row count does not '
                  'match the output metadata.</span></p>')
     return meta + warn + rulesets
+
+
+def _input_problems(src: dict[str, Any]) -> str:
+    """Input columns the batch did not read (with what each was likely meant as), and the
+    ``actual_transfer`` values it understood or not."""
+    out = ""
+    cols = src.get("unknown_columns") or []
+    if cols:
+        rows = [[f"<code>{_e(c['column'])}</code>",
+                 _e(f"did you mean {c['suggestion']}?") if c["suggestion"] else "—"]
+                for c in cols]
+        cls = "warn" if any(c["suggestion"] for c in cols) else "note"
+        out += (f'<p class="{cls}">输入中未读取的列（不是事实名，也未在列映射中）：'
+                f'{len(cols)} 列。<span class="en">Input columns not read (not a fact name and '
+                f'not in the column mapping): {len(cols)}.</span></p>'
+                + _table(["列 Column", "可能是 Likely meant as"], rows))
+    t = src.get("actual_transfer")
+    if t:
+        shown = "，".join(f"“{_e(u['value'])}” {_n(u['rows'])}" for u in t["unknown_values"])
+        counts = _table(["实际转诊 actual_transfer", "行数 Rows"], [
+            [_bi(DIRECTIONS["up"]), _n(t["up"])], [_bi(DIRECTIONS["down"]), _n(t["down"])],
+            [_bi({"zh": "未转", "en": "None"}), _n(t["none"])],
+            [_bi({"zh": "空白", "en": "Blank"}), _n(t["blank"])],
+            [_bi({"zh": "无法识别", "en": "Not understood"}), _n(t["unknown_rows"])]],
+            numeric=1)
+        out += counts
+        if t["unknown_rows"]:
+            more = f" (+{t['unknown_other_values']})" if t["unknown_other_values"] else ""
+            out += (f'<p class="warn">{_n(t["unknown_rows"])} 行的实际转诊取值无法识别：{shown}'
+                    f'{more}。这些行按“未记录”处理，在实际转诊率中计为未转诊；请在列映射文件的 '
+                    f'<code>values:</code> 中说明其含义。<span class="en">{_n(t["unknown_rows"])}'
+                    f' rows have an actual_transfer value that means nothing known ({shown}'
+                    f'{more}); they are taken as not recorded, which counts as not transferred '
+                    f'in the actual rates. Say what they mean under <code>values:</code> in the '
+                    f'column mapping.</span></p>')
+    return out
 
 
 def render(data: dict[str, Any]) -> str:
@@ -306,7 +384,7 @@ def render(data: dict[str, Any]) -> str:
     sections = [
         ("数据与规则集", "Data and rulesets", _source(data)),
         ("转诊方向", "Direction", direction + urgency + setting),
-        ("指标与目标（林口县实施方案）", "Indicators against the targets (seed 002)",
+        ("指标与目标（林口县实施方案）", "Indicators against the targets (Linkou County plan)",
          _targets(data["targets"])),
         ("符合下转标准的住院患者", "Inpatients meeting the down-transfer criteria",
          _inpatients(data["inpatients"])),
@@ -331,5 +409,5 @@ def render(data: dict[str, Any]) -> str:
             f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n"
             f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
             f'<h1>{_bi(data["title"], "<br>")}</h1>\n{disclaimer}\n{body}\n'
-            f'<p class="note">{_e(data["format"])} · {_e(SEED002["file"])}</p>\n'
+            f'<p class="note">{_e(data["format"])}</p>\n'
             f"{disclaimer}\n</body>\n</html>\n")

@@ -2,7 +2,8 @@
 
 The local run and Spark call the same ``Screener.screen``, so their outputs are identical. A
 ``Screener`` holds one ``Engine`` (built once per process); a row whose facts do not fit the
-vocabulary gets ``ok=false`` and its issues as JSON, and never stops the batch.
+vocabulary, or a CSV line that is not a row (``ROW_ERROR``), gets ``ok=false`` and its issues as
+JSON, and never stops the batch. ``actual_transfer`` comes out as ``up``/``down``/``none``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from ..decision import Decision
 from ..errors import FactIssue, FactsError
 from ..evaluate import Backend, Engine
 from ..ir import Bundle
-from .columns import CONDITIONS, Plan, read_cells
+from ._csv import ROW_ERROR
+from ._transfer import lookup, normalise
+from .columns import CONDITIONS, TRANSFER, Plan, read_cells
 
 __all__ = ["Screener", "metadata", "output_schema", "rules_digest", "ruleset_refs"]
 
@@ -57,13 +60,17 @@ def rules_digest(bundle: Bundle) -> str:
 def output_schema(input_schema: pa.Schema, plan: Plan) -> pa.Schema:
     """Id and carried columns with their input types, then the decision columns."""
     fields = [input_schema.field(name) for name in plan.ids]
-    fields += [input_schema.field(column).with_name(name) for column, name in plan.carried]
+    fields += [pa.field(name, _STR) if name == TRANSFER else
+               input_schema.field(column).with_name(name) for column, name in plan.carried]
     return pa.schema([*fields, *_FIELDS])
 
 
 def metadata(bundle: Bundle, backend: str, plan: Plan, input_name: str, rows: int,
-             engine: str) -> dict[bytes, bytes]:
-    """Key-value metadata of an output file (values are text; lists and objects are JSON)."""
+             engine: str, transfer: dict[str, Any] | None = None) -> dict[bytes, bytes]:
+    """Key-value metadata of an output file (values are text; lists and objects are JSON).
+
+    ``transfer`` is the count of ``actual_transfer`` values (``TransferTally.to_dict``).
+    """
     values = {
         "rulesets": json.dumps(ruleset_refs(bundle), separators=(",", ":")),
         "rules_sha256": rules_digest(bundle),
@@ -76,7 +83,11 @@ def metadata(bundle: Bundle, backend: str, plan: Plan, input_name: str, rows: in
         "unknown_columns": json.dumps(list(plan.unknown), ensure_ascii=False),
         "column_mapping": json.dumps({c: f for c, f in plan.facts if c != f}, ensure_ascii=False,
                                      sort_keys=True),
+        "column_suggestions": json.dumps(dict(plan.suggestions), ensure_ascii=False),
     }
+    if transfer is not None:
+        values["actual_transfer"] = json.dumps(transfer, ensure_ascii=False,
+                                               separators=(",", ":"))
     return {f"referral_rules.{k}".encode(): v.encode() for k, v in values.items()}
 
 
@@ -96,6 +107,7 @@ class Screener:
         self.backend = self.engine.backend
         self._all = self.engine.conditions
         self._conditions: dict[Any, tuple[tuple[str, ...] | None, _Issue | None]] = {}
+        self._transfer = lookup(dict(plan.transfer_values))
 
     def close(self) -> None:
         """Release the engine's handles."""
@@ -113,12 +125,21 @@ class Screener:
         cells = read_cells(batch, self.plan, self.engine.vocabulary)
         cast_issues = cells.issues
         conditions = self._parse_conditions(batch, n)
+        unreadable = batch.column(ROW_ERROR).to_pylist() \
+            if ROW_ERROR in batch.schema.names else [None] * n
         evaluate = self.engine.evaluate
         cols: dict[str, list[Any]] = {f.name: [] for f in _FIELDS[1:]}
         ok, error, conds = cols["ok"], cols["error"], cols["conditions"]
         append = [cols[f.name].append for f in _FIELDS[4:]]
         for start in range(0, n, _SLICE):
             for i, record in enumerate(cells.records(start, min(n, start + _SLICE)), start):
+                if unreadable[i] is not None:  # a CSV line that is not a row: nothing to read
+                    ok.append(False)
+                    error.append(unreadable[i])
+                    conds.append(None)
+                    for add in append:
+                        add(None)
+                    continue
                 selected, cond_issue = conditions[i]
                 issues: list[_Issue] = [] if cond_issue is None else [cond_issue]
                 bad = cast_issues.get(i)  # cells that could not be cast are left out of record
@@ -144,7 +165,8 @@ class Screener:
                 for add, value in zip(append, _columns(decision), strict=True):
                     add(value)
         arrays = [batch.column(name) for name in self.plan.ids]
-        arrays += [batch.column(column) for column, _ in self.plan.carried]
+        arrays += [normalise(batch.column(column), self._transfer) if name == TRANSFER
+                   else batch.column(column) for column, name in self.plan.carried]
         arrays.append(row)
         arrays.extend(pa.array(cols[f.name], f.type) for f in _FIELDS[1:])
         return pa.RecordBatch.from_arrays(arrays, schema=output_schema(batch.schema, self.plan))

@@ -3,6 +3,14 @@
 CSV cells are read as text (``column_types`` string for every column): the vocabulary decides
 how a cell is cast (``columns.py``), so CSV and Parquet go through the same rules, and an id such
 as ``000123`` keeps its leading zeros. An empty CSV cell is null.
+
+A CSV is read as what an HIS export or Excel really writes (``_csv.py``): its encoding is
+detected (UTF-8 with or without a byte-order mark, else GB18030, the superset of GBK that Excel
+uses on Chinese Windows) unless ``encoding`` names one. A line that cannot be a row (too few or
+too many fields, bytes that are not text in that encoding, a file cut off mid-row) becomes a row
+of its own whose ``ROW_ERROR`` names the problem and the line, and never the line's values; the
+other rows are read as usual. A file that cannot be read at all (empty, a Parquet file cut
+short) is a ``BatchInputError``.
 """
 
 from __future__ import annotations
@@ -12,34 +20,44 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-from .errors import BatchUsageError
+from ._csv import ROW_ERROR, CsvFile
+from .errors import BatchInputError, BatchUsageError
 
-__all__ = ["Source", "exact_chunks", "open_input"]
+__all__ = ["ROW_ERROR", "Source", "exact_chunks", "open_input"]
 
 _CSV = (".csv", ".txt", ".tsv")
 _PARQUET = (".parquet", ".pq", ".parq")
 
 
 class Source:
-    """A Parquet or CSV input file."""
+    """A Parquet or CSV input file.
 
-    def __init__(self, path: Path) -> None:
+    Raises:
+        BatchUsageError: a suffix that is neither Parquet nor CSV, duplicate column names.
+        BatchInputError: the file cannot be read (empty, not Parquet, cut short, no header).
+    """
+
+    def __init__(self, path: Path, encoding: str | None = None) -> None:
         self.path = path
         suffix = path.suffix.lower()
+        self._csv: CsvFile | None = None
+        self._file: pq.ParquetFile | None = None
+        self.encoding: str | None = None  # a CSV's encoding, as detected or given
         if suffix in _PARQUET:
             self.kind = "parquet"
-            self._file: pq.ParquetFile | None = pq.ParquetFile(path)
+            self._file = _parquet(path)
             self.schema: pa.Schema = self._file.schema_arrow
             self.rows: int | None = self._file.metadata.num_rows
+            if self.rows == 0:
+                msg = f"{path.name} has no rows"
+                raise BatchInputError(msg)
         elif suffix in _CSV:
             self.kind = "csv"
-            self._file = None
-            with pacsv.open_csv(path, parse_options=self._parse()) as reader:
-                names = reader.schema.names
-            self.schema = pa.schema([pa.field(n, pa.string()) for n in names])
+            self._csv = CsvFile(path, "\t" if suffix == ".tsv" else ",", encoding)
+            self.encoding = self._csv.encoding
+            self.schema = pa.schema([pa.field(n, pa.string()) for n in self._csv.names])
             self.rows = None
         else:
             msg = f"{path.name}: the input must be .parquet or .csv (got '{path.suffix}')"
@@ -50,25 +68,38 @@ class Source:
             msg = f"{path.name}: duplicate column names: {', '.join(dup)}"
             raise BatchUsageError(msg)
 
-    def _parse(self) -> pacsv.ParseOptions:
-        return pacsv.ParseOptions(delimiter="\t" if self.path.suffix.lower() == ".tsv" else ",")
+    @property
+    def notes(self) -> list[str]:
+        """What the reader had to decide about the file (its encoding, a missing last line
+        break): one line each, for stderr."""
+        return list(self._csv.notes) if self._csv is not None else []
 
     def batches(self, columns: Sequence[str], size: int) -> Iterator[pa.RecordBatch]:
-        """The ``columns`` of every row, in order, in batches of about ``size`` rows."""
-        if self._file is not None:
-            yield from self._file.iter_batches(batch_size=size, columns=list(columns),
-                                               use_threads=True)
+        """The ``columns`` of every row, in order, in batches of about ``size`` rows.
+
+        A CSV's batches also hold ``ROW_ERROR`` (null, or the JSON issue of a line that is not
+        a row). Raises ``BatchInputError`` when a Parquet file turns out damaged, or a CSV has
+        no rows.
+        """
+        if self._csv is not None:
+            yield from self._csv.batches(columns, size)
             return
-        convert = pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in columns}, include_columns=list(columns),
-            strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False)
-        read = pacsv.ReadOptions(block_size=8 << 20)
-        with pacsv.open_csv(self.path, read_options=read, parse_options=self._parse(),
-                            convert_options=convert) as reader:
-            yield from reader
+        assert self._file is not None
+        done = 0
+        try:
+            for batch in self._file.iter_batches(batch_size=size, columns=list(columns),
+                                                 use_threads=True):
+                done += batch.num_rows
+                yield batch
+        except (pa.ArrowException, OSError) as exc:
+            msg = (f"{self.path.name} is damaged: the rows after row {done:,} cannot be read "
+                   f"({type(exc).__name__})")
+            raise BatchInputError(msg) from None
 
     def fingerprint(self) -> dict[str, object]:
         """Name, size and sha256 of the file's content (a restart checks it is unchanged)."""
+        if self._csv is not None:
+            return {"name": self.path.name, "size": self._csv.size, "sha256": self._csv.sha256}
         digest = hashlib.sha256()
         with self.path.open("rb") as f:
             while block := f.read(8 << 20):
@@ -77,13 +108,26 @@ class Source:
                 "sha256": digest.hexdigest()}
 
 
-def open_input(path: str | Path) -> Source:
-    """Open ``path`` (Parquet or CSV by suffix)."""
+def _parquet(path: Path) -> pq.ParquetFile:
+    size = path.stat().st_size
+    if size == 0:
+        msg = f"{path.name} is empty (0 bytes)"
+        raise BatchInputError(msg)
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError):
+        msg = (f"{path.name} is not a readable Parquet file ({size:,} bytes, no valid Parquet "
+               f"footer): it was probably cut short while being written or copied")
+        raise BatchInputError(msg) from None
+
+
+def open_input(path: str | Path, encoding: str | None = None) -> Source:
+    """Open ``path`` (Parquet or CSV by suffix); ``encoding`` forces a CSV's encoding."""
     p = Path(path)
     if not p.is_file():
         msg = f"no such input file: {p}"
         raise BatchUsageError(msg)
-    return Source(p)
+    return Source(p, encoding)
 
 
 def exact_chunks(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:

@@ -43,9 +43,9 @@ from pyspark.sql import types as T
 from ..evaluate import Backend, resolve_backend
 from ..link import load_rulesets
 from ._parts import OutputWriter
-from .columns import Plan, load_mapping, plan_columns
-from .errors import BatchFailed
-from .run import BatchOptions, BatchResult, prepare, report_columns
+from .columns import TRANSFER, ColumnMapping, Plan, plan_columns, read_mapping
+from .errors import BatchFailed, BatchRejected
+from .run import BatchOptions, BatchResult, count_transfers, prepare, report_columns
 from .screen import Screener, metadata, output_schema, rules_digest
 from .source import exact_chunks
 
@@ -79,7 +79,7 @@ def rules_files(rules: str | Path) -> dict[str, bytes]:
 
 def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
            id_columns: Sequence[str] | None = None,
-           columns: Mapping[str, str] | str | Path | None = None,
+           columns: Mapping[str, str] | ColumnMapping | str | Path | None = None,
            row_column: str | None = None) -> DataFrame:
     """Screen every row of ``df`` with the rulesets of the directory ``rules``.
 
@@ -89,7 +89,8 @@ def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
         rules: the rules directory, read on the driver; its files are shipped to the executors.
         backend: ``durable``, ``python`` or ``auto``, as for ``Engine``.
         id_columns: columns carried through untouched (default: ``patient_id`` if present).
-        columns: a column mapping ``{input column: fact name}``, or the path of its YAML file.
+        columns: a column mapping ``{input column: fact name}``, or the path of its YAML file
+            (whose ``actual_transfer`` ``values:`` are used too).
         row_column: an integer column to use as ``row`` (e.g. a row number you already have).
             Without it ``row`` is ``monotonically_increasing_id()``: unique and increasing, but
             not consecutive.
@@ -102,7 +103,7 @@ def screen(df: DataFrame, rules: str | Path, *, backend: Backend = "auto",
     files = rules_files(rules)
     bundle = load_rulesets(rules)
     if isinstance(columns, str | Path):
-        columns = load_mapping(columns, bundle.vocabulary)
+        columns = read_mapping(columns, bundle.vocabulary)
     names = [c for c in df.columns if c != row_column]
     plan = plan_columns(names, bundle.vocabulary, columns, id_columns)
     if plan.unknown:
@@ -116,8 +117,9 @@ def _screen(df: DataFrame, row: Column, plan: Plan, files: dict[str, bytes], dig
             backend: Backend) -> DataFrame:
     source = df.select(*[F.col(f"`{c}`") for c in plan.columns], row.alias(_ROW))
     fields = [df.schema[c] for c in plan.ids]
-    for column, name in plan.carried:
-        fields.append(T.StructField(name, df.schema[column].dataType, True))
+    for column, name in plan.carried:  # actual_transfer comes out as up / down / none
+        kind = _STR if name == TRANSFER else df.schema[column].dataType
+        fields.append(T.StructField(name, kind, True))
     schema = T.StructType([*fields, *_FIELDS])
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -211,7 +213,11 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
     err = stderr or sys.stderr
     started = time.perf_counter()
     source, plan, bundle = prepare(options)
-    report_columns(plan, err)
+    report_columns(plan, err, source)
+    tally = count_transfers(source, plan, options.chunk_rows)
+    if options.strict and tally is not None and (line := tally.summary()) is not None:
+        msg = f"--strict: {line}"
+        raise BatchRejected(msg)
     backend: Backend = resolve_backend(options.backend)
     session = session or SparkSession.getActiveSession()
     spark = session or spark_session(master)
@@ -221,6 +227,7 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
             df = spark.read.parquet(path)
         else:
             df = spark.read.options(header=True, inferSchema=False, escape='"',
+                                    encoding=source.encoding or "utf-8",
                                     sep="\t" if options.input.suffix == ".tsv" else ",").csv(path)
         marked = df.withColumn(_MID, F.monotonically_increasing_id()).withColumn(
             _BLOCK, F.col("_metadata.file_block_start"))
@@ -239,7 +246,8 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
         msg = f"Spark wrote {rows} rows but the input has {source.rows}"
         raise BatchFailed(msg)
     schema = output_schema(source.schema, plan)
-    meta = metadata(bundle, backend, plan, source.path.name, rows, "spark")
+    meta = metadata(bundle, backend, plan, source.path.name, rows, "spark",
+                    tally.to_dict() if tally is not None else None)
     writer = OutputWriter(options.output, schema.with_metadata(meta))
     try:
         for table in _in_order(files, options.chunk_rows):
@@ -249,8 +257,11 @@ def run_spark(options: BatchOptions, master: str = "local[*]", stderr: IO[str] |
         raise
     writer.close()
     shutil.rmtree(parts)
+    if tally is not None and (line := tally.summary()) is not None:
+        err.write(line + "\n")
     return BatchResult(options.output, rows, writer.failed, backend,
-                       time.perf_counter() - started, 0, plan.unknown)
+                       time.perf_counter() - started, 0, plan.unknown,
+                       tally.to_dict() if tally is not None else None, plan.suggestions)
 
 
 def _row_index(marked: DataFrame) -> Column:

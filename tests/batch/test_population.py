@@ -13,6 +13,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from referral_rules import Bundle, FactsError
+from referral_rules.batch._population_model import ASSESSED
 from referral_rules.batch.population import (
     BAD_SHARE,
     BAD_VALUES,
@@ -165,3 +166,28 @@ def test_population_joint_distributions(rows: list[dict[str, object]]) -> None:
     down = np.array([r["actual_transfer"] == "down" for r in rows])
     assert 0.05 < down[ward].mean() < 0.4
     assert down[~ward & (age >= 0)].mean() < down[ward].mean()
+
+
+def test_population_documents_by_exception(bundle: Bundle, table: pa.Table) -> None:
+    """Like an HIS export: a finding (symptom, danger sign, complication, condition flag) is
+    recorded only when present; false only for the items clinicians chart either way; lab
+    values only for the patients who had the test; most booleans are absent."""
+    booleans = [n for n, s in bundle.vocabulary.facts.items() if s.type == "boolean"]
+    for name in booleans:
+        column = table.column(name)
+        falses = int(pa.compute.sum(pa.compute.invert(column)).as_py() or 0)
+        if name in ASSESSED:
+            assert falses > 0, f"{name} is charted either way"
+        else:
+            assert falses == 0, f"{name} is recorded as false {falses} times"
+    for name in ("severe_systemic_anaphylaxis", "has_hypertension", "known_diabetes",
+                 "post_operative", "consciousness_impaired"):
+        assert name not in ASSESSED
+    recorded = sum(table.num_rows - table.column(n).null_count for n in booleans)
+    assert recorded / (table.num_rows * len(booleans)) < 0.1  # booleans: mostly absent
+    rows = table.select(["visit_type", "blood_ketones", "venous_ph", "conditions"]).to_pylist()
+    tested = [r for r in rows if r["blood_ketones"] is not None]
+    assert tested and all("diabetes" in r["conditions"] for r in tested)
+    clinic = [r for r in rows if "diabetes" in r["conditions"] and r["visit_type"] != "inpatient"]
+    assert sum(r["blood_ketones"] is not None for r in clinic) < 0.3 * len(clinic)
+    assert "not_asked" not in table.column("accepts_transfer").to_pylist()

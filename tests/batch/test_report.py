@@ -173,12 +173,13 @@ def test_report_rates_match_a_hand_count(data: dict[str, Any],
 
 
 def test_report_targets_cite_seed_002(data: dict[str, Any]) -> None:
-    """Each target names seed 002's file and clause and quotes it (verbatim, when the seed text
-    is at hand)."""
+    """Each target cites the policy document by its title and clause and quotes it (verbatim,
+    when the seed text is at hand); no project file name appears."""
     t = data["targets"]
     down, up = t["down_transfer"]["citation"], t["up_referral"]["citation"]
     assert (down["clause"], up["clause"]) == ("二（四）1", "二（四）4")
-    assert down["file"] == up["file"] == "002_6876a39a3ce6a95e.txt"
+    assert "林政办规〔2017〕11号" in down["title"] and "Linkou County" in down["title_en"]
+    assert set(down) == {"title", "title_en", "clause", "quote"}
     assert [g["value"] for g in t["down_transfer"]["targets"]] == [0.2, 0.5]
     assert [(c["level"], c["value"]) for c in t["up_referral"]["caps"]] == [
         ("secondary", 0.2), ("primary", 0.3)]
@@ -261,13 +262,51 @@ def test_report_without_optional_columns(bundle: Bundle, table: pa.Table) -> Non
 
 
 def test_report_of_an_empty_output(bundle: Bundle, table: pa.Table) -> None:
-    """No rows: zero counts, no rates, and a page that still renders."""
+    """No rows: zero counts, no rates, and a page that says "no data" instead of drawing empty
+    axes (plotly's default axis for no data runs from -100% to 400%)."""
     report = build_report(table.slice(0, 0), bundle)
     data = report.to_dict()
     assert data["rows"] == {"total": 0, "ok": 0, "failed": 0, "complete": 0, "incomplete": 0}
     assert data["inpatients"]["share"] is None and data["targets"] == {
         "available": False, "needs_column": "actual_transfer"}
-    assert 'id="chart-condition"' in report.to_html()
+    page = report.to_html()
+    assert not [d for d in CHART_IDS if f'id="{d}"' in page]
+    assert page.count("No data") >= 5 and "无数据" in page
+
+
+def test_report_zero_denominators_draw_no_fake_axis(bundle: Bundle, table: pa.Table) -> None:
+    """Rows, but none at secondary level and no inpatients: those rates are "no data", and the
+    rate axis that is drawn starts at 0 and ends near the largest value."""
+    keep = pa.compute.and_(pa.compute.equal(table["current_level"], "primary"),
+                           pa.compute.not_equal(table["visit_type"], "inpatient"))
+    primary = table.filter(keep)
+    page = build_report(primary, bundle).to_html()
+    assert 'id="chart-inpatients"' not in page and "there are no inpatients" in page
+    axes = re.findall(r'"yaxis":\{[^{}]*"range":\[([^\]]*)\]', page)
+    assert axes, "the rate axis has an explicit range"
+    for axis in axes:
+        low, high = (float(v) for v in axis.split(","))
+        assert low == 0 and 0 < high <= 1.0
+    assert "No data" in page  # the secondary level's rate, whose denominator is 0
+
+
+def test_report_shows_input_problems(bundle: Bundle, table: pa.Table) -> None:
+    """Columns not read (with their did-you-mean) and actual_transfer values not understood,
+    from the batch's metadata."""
+    transfer = {"column": "实际转诊", "up": 5, "down": 3, "none": 10, "blank": 1,
+                "unknown_rows": 4, "unknown_values": [{"value": "转县医院", "rows": 4}],
+                "unknown_other_values": 0}
+    meta = {b"referral_rules.unknown_columns": json.dumps(["spb", "ward"]).encode(),
+            b"referral_rules.column_suggestions": json.dumps({"spb": "the fact 'sbp'"}).encode(),
+            b"referral_rules.actual_transfer": json.dumps(transfer).encode()}
+    report = build_report(table.replace_schema_metadata(meta), bundle)
+    src = report.to_dict()["source"]
+    assert src["unknown_columns"] == [{"column": "spb", "suggestion": "the fact 'sbp'"},
+                                      {"column": "ward", "suggestion": None}]
+    assert src["actual_transfer"] == transfer
+    page = report.to_html()
+    assert "did you mean the fact &#x27;sbp&#x27;?" in page
+    assert "转县医院" in page and "Not understood" in page
 
 
 def test_report_reads_per_key_metadata(bundle: Bundle, table: pa.Table) -> None:
