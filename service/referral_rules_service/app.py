@@ -22,6 +22,7 @@ from .deps import Services
 from .fhir_map import load_mapping
 from .limits import BodyLimit
 from .metrics import Metrics, MetricsMiddleware
+from .problems import problem
 from .reload import reload
 from .routers import admin, api, cds, health
 from .settings import Settings
@@ -153,16 +154,13 @@ def _errors(app: FastAPI) -> None:
             path = ".".join(str(p) for p in e.get("loc", ()))
             issues.append({"path": path, "code": e.get("type", "invalid"),
                            "message": str(e.get("msg", "invalid"))})
-        return JSONResponse({"error": "invalid-request", "message": "the request is invalid",
-                             "issues": issues}, 422)
+        return problem(422, "invalid-request", "the request is invalid", issues)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": _SLUG.get(exc.status_code, "error"),
-                             "message": str(exc.detail), "issues": []},
-                            exc.status_code, headers=exc.headers)
+        return problem(exc.status_code, _SLUG.get(exc.status_code, "error"), str(exc.detail),
+                       getattr(exc, "issues", ()), exc.headers)
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"error": "unavailable", "message": f"{exc}; nothing was "
-                             "acknowledged, retry", "issues": []}, 503)
+        return problem(503, "unavailable", f"{exc}; nothing was acknowledged, retry")

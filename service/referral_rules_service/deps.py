@@ -4,9 +4,10 @@ would run plain functions in its thread pool, a hop per request for nothing)."""
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
@@ -28,6 +29,9 @@ class Services:
     store: Store
     metrics: Metrics
     mapping: Mapping
+    #: CPU-heavy work moved off the event loop (big bodies, FHIR parsing, error reports) runs
+    #: here, not in the pool the sync endpoints share, so it cannot starve them
+    cpu: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
 
 
 async def get_services(request: Request) -> Services:

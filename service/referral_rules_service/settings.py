@@ -34,6 +34,10 @@ class Settings:
     #: comma-separated origins allowed by CORS ("*" for any); empty: no CORS headers
     cors_origins: str = ""
     max_body_bytes: int = 1_000_000
+    #: object members in one JSON body, all objects together (bounds the work a body can cause)
+    max_json_members: int = 50_000
+    #: facts in one REST decision request (the vocabulary has fewer names than this)
+    max_facts: int = 300
     #: FHIR → facts mapping file; empty: the bundled one
     fhir_mapping: str = ""
     #: time zone of the facility: "now" for FHIR windows and date-only values
@@ -85,6 +89,9 @@ class Settings:
             raise ValueError(msg) from exc
         if self.workers < 1 or self.max_body_bytes < 1024:
             msg = "workers must be ≥ 1 and max_body_bytes ≥ 1024"
+            raise ValueError(msg)
+        if self.max_json_members < 100 or self.max_facts < 1:
+            msg = "max_json_members must be ≥ 100 and max_facts ≥ 1"
             raise ValueError(msg)
 
     def to_environ(self) -> dict[str, str]:

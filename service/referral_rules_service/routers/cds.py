@@ -19,13 +19,15 @@ from ..decide import decide, fact_problems
 from ..deps import ApiKey, Services, get_services
 from ..fhir_fetch import FetchError, fetch
 from ..fhir_map import FhirInputError, Mapping, map_resources
+from ..jsonbody import StrictJsonRoute
 from ..models import Problem
 from ..store import feedback, now
 from .api import store_refusal
 
 __all__ = ["SERVICES", "router"]
 
-router = APIRouter(prefix="/cds-services", tags=["CDS Hooks 2.0"])
+router = APIRouter(prefix="/cds-services", tags=["CDS Hooks 2.0"],
+                   route_class=StrictJsonRoute)
 Svc = Annotated[Services, Depends(get_services)]
 
 PREFETCH_KEYS = ("patient", "observations", "conditions")

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from ..deps import Services, get_services
+from ..jsonbody import StrictJsonRoute
 from ..metrics import CONTENT_TYPE_LATEST
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 Svc = Annotated[Services, Depends(get_services)]
 
 
