@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from referral_rules import __version__
 
 from .deps import Services
+from .fhir_fetch import Fetcher
 from .fhir_map import load_mapping
 from .limits import BodyLimit
 from .metrics import Metrics, MetricsMiddleware
@@ -78,7 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = Store(settings.database_url, settings.sqlite_synchronous)
         mapping = load_mapping(settings.fhir_mapping or None,
                                vocabulary=rules.current.bundle.vocabulary)
-        services = Services(settings, rules, store, metrics, mapping)
+        cpu = anyio.CapacityLimiter(2)
+        fetcher = Fetcher(settings.fhir_server_list, timeout=settings.fhir_timeout,
+                          max_bytes=settings.fhir_max_response_bytes,
+                          max_concurrent=settings.fhir_max_concurrent,
+                          max_members=settings.max_json_members, cpu=cpu)
+        services = Services(settings, rules, store, metrics, mapping, fetcher, cpu)
         app.state.services = services
         _on_sighup(services)
         gc.collect()
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await fetcher.aclose()
             store.close()
             rules.close()
 
@@ -158,7 +166,8 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, _SLUG.get(exc.status_code, "error"), str(exc.detail),
+        error = getattr(exc, "error", None) or _SLUG.get(exc.status_code, "error")
+        return problem(exc.status_code, error, str(exc.detail),
                        getattr(exc, "issues", ()), exc.headers)
 
     @app.exception_handler(StoreError)

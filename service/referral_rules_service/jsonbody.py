@@ -16,8 +16,10 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+from .problems import ProblemError
 
 __all__ = ["JsonBodyError", "StrictJsonRoute", "parse_json"]
 
@@ -28,12 +30,11 @@ _MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _FALLBACK_MEMBERS = 50_000
 
 
-class JsonBodyError(HTTPException):
+class JsonBodyError(ProblemError):
     """A body that is not strict JSON; ``issues`` say where (answered as 422)."""
 
     def __init__(self, message: str, issues: list[dict[str, Any]]) -> None:
-        super().__init__(422, message)
-        self.issues = issues
+        super().__init__(422, "invalid-request", message, issues)
 
 
 class _Dup(dict[str, Any]):

@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from referral_rules import Decision
 
 __all__ = [
+    "CLOCK_SKEW",
     "DecisionRequest",
     "DecisionResponse",
     "FeedbackRequest",
+    "Instant",
     "Problem",
     "RefusalDetails",
     "ReloadResult",
     "RulesetDetail",
     "RulesetSummary",
 ]
+
+#: how far a client's clock may run ahead of ours
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 date-time with its UTC offset (``2026-11-22T10:30:00+08:00``,
+    ``…Z``), not in the future; ValueError otherwise."""
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z"))
+                                      else text)
+    except ValueError:
+        msg = "must be an ISO 8601 date-time such as 2026-11-22T10:30:00+08:00"
+        raise ValueError(msg) from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        msg = "must carry its UTC offset (e.g. +08:00 or Z)"
+        raise ValueError(msg)
+    if when > datetime.now(UTC) + CLOCK_SKEW:
+        msg = "must not be in the future"
+        raise ValueError(msg)
+    return when
+
+
+def _instant(text: str) -> str:
+    return parse_instant(text).isoformat()
+
+
+#: a past date-time with its offset, stored as ISO 8601
+Instant = Annotated[str, Field(min_length=10, max_length=40,
+                               json_schema_extra={"format": "date-time"}),
+                    AfterValidator(_instant)]
 
 _EXAMPLE_FACTS: dict[str, JsonValue] = {
     "care_level": "primary", "has_hypertension": True, "visit_type": "follow_up",
@@ -107,7 +141,8 @@ class RefusalDetails(BaseModel):
     signer: str = Field(min_length=1, max_length=200)
     signer_relation: str = Field(min_length=1, max_length=80,
                                  description="self, spouse, child, parent, guardian, …")
-    signed_at: str = Field(min_length=10, max_length=40, description="ISO 8601 date-time")
+    signed_at: Instant = Field(description="ISO 8601 date-time with its UTC offset, when the "
+                               "form was signed (not in the future)")
 
 
 class FeedbackRequest(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
@@ -15,14 +16,16 @@ from ..decide import decide_async, fact_problems, facts_message
 from ..deps import ApiKey, Services, get_services
 from ..jsonbody import StrictJsonRoute
 from ..models import (
+    CLOCK_SKEW,
     DecisionRequest,
     DecisionResponse,
     FeedbackRequest,
     Problem,
     RulesetDetail,
     RulesetSummary,
+    parse_instant,
 )
-from ..problems import problem
+from ..problems import ProblemError, problem
 from ..rulesets import detail, summary
 from ..store import feedback, now, refusals
 
@@ -117,6 +120,9 @@ def post_feedback(body: FeedbackRequest, services: Svc) -> dict[str, Any]:
     record = services.store.decision(body.decision_id)
     if record is None:
         raise HTTPException(404, "no such decision")
+    wrong = _feedback_problem(body, record)
+    if wrong is not None:
+        raise wrong
     services.store.write(feedback, {
         "received_at": now(), "decision_id": body.decision_id, "service": "api",
         "outcome": body.outcome, "outcome_at": None, "accepted_suggestions": [],
@@ -128,6 +134,27 @@ def post_feedback(body: FeedbackRequest, services: Svc) -> dict[str, Any]:
     if body.outcome == "declined":
         out["refusal"] = store_refusal(services, body.decision_id, "api", body.refusal)
     return out
+
+
+def _feedback_problem(body: FeedbackRequest, record: dict[str, Any]) -> ProblemError | None:
+    """Feedback that cannot be true of this decision (422), or None."""
+    path, code, message = "", "", ""
+    if body.refusal is not None and body.outcome != "declined":
+        path, code = "body.refusal", "refusal-without-decline"
+        message = "a refusal form belongs to outcome 'declined' only"
+    elif body.outcome == "declined" and record["direction"] == "stay":
+        path, code = "body.outcome", "no-transfer-advised"
+        message = "this decision advised no transfer, so there is none to decline"
+    elif body.refusal is not None:
+        made = datetime.fromisoformat(record["created_at"])
+        if parse_instant(body.refusal.signed_at) < made - CLOCK_SKEW:
+            path, code = "body.refusal.signed_at", "signed-before-decision"
+            message = ("the refusal is dated before the decision it refuses "
+                       f"(made at {made.isoformat()})")
+    if not code:
+        return None
+    return ProblemError(422, "invalid-feedback", message,
+                        [{"path": path, "code": code, "message": message}])
 
 
 def store_refusal(services: Services, decision_id: str, source: str,

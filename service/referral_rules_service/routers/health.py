@@ -18,7 +18,8 @@ Svc = Annotated[Services, Depends(get_services)]
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    # async: answered on the event loop, never queued behind the thread pool
     return {"status": "ok"}
 
 
