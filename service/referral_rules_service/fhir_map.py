@@ -274,16 +274,17 @@ class _Run:
                         self.panel_time[key] = min(when, self.panel_time.get(key, when))
 
     # --- resources -> candidates -------------------------------------------------------------
-    def about_other_patient(self, raw: _Raw, subject: str | None) -> bool:
+    def about_other_patient(self, raw: _Raw, subject: str | None,
+                            code: str | None = None) -> bool:
         found = _PATIENT_REF.search(subject or "")
         if self.patient_id is None or found is None or found.group(1) == self.patient_id:
             return False
-        self.skip(raw, "other-patient")
+        self.skip(raw, "other-patient", code)
         return True
 
     def observation(self, raw: _Raw, obs: Observation) -> None:
         m, code = self.m, token(obs.code, self.m)
-        if self.about_other_patient(raw, obs.subject.reference if obs.subject else None):
+        if self.about_other_patient(raw, obs.subject.reference if obs.subject else None, code):
             return
         if obs.status not in m.observation_status:
             why = obs.status if obs.status in ("entered-in-error", "cancelled") else (

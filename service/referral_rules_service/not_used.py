@@ -93,7 +93,7 @@ def _what(item: Ignored, vocabulary: Vocabulary | None, lang: Lang) -> str:
         ("prefetch.", "resources[", "http")) else ("FHIR 数据" if lang == "zh" else "FHIR data")
     if label and code:
         return f"{label} ({code})"
-    return label or (f"{kind} {code}" if code else kind)
+    return label or (f"{kind} ({code})" if code else kind)
 
 
 def describe(ignored: Iterable[Ignored], vocabulary: Vocabulary | None, lang: Lang) -> list[str]:

@@ -67,7 +67,7 @@ def test_discovery(client: TestClient) -> None:
     assert {s["hook"] for s in services} == {"patient-view", "order-sign"}
     for s in services:
         assert {"id", "hook", "description", "prefetch"} <= set(s)  # REQUIRED by CDS Hooks 2.0
-        assert set(s["prefetch"]) == {"patient", "observations", "conditions"}
+        assert set(s["prefetch"]) == {"patient", "observations", "conditions", "encounter"}
         assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
         assert "http://loinc.org|8480-6" in s["prefetch"]["observations"]
         assert "http://loinc.org|85354-9" in s["prefetch"]["observations"]
@@ -239,3 +239,105 @@ def test_summaries_stay_under_140_characters(bundle: Bundle) -> None:
                 assert card["indicator"] in ("critical", "warning", "info")
     assert seen > 500
 
+
+
+# --- issue 11 item 4: data dropped never looks like "no advice"; item 5: the visit type ------
+
+def _kpa_panel(pid: str) -> dict[str, Any]:
+    panel = fhir.bp(24.7, 14.9, pid)  # 185/112 mmHg, in kPa
+    for part in panel["component"]:
+        part["valueQuantity"].update(unit="kPa", code="kPa")
+    return panel
+
+
+def test_a_bp_panel_in_kpa_gives_the_card_of_the_same_bp_in_mmhg(client: TestClient) -> None:
+    kpa = {"patient": fhir.patient("pat-k"), "conditions": fhir.searchset(
+        fhir.condition("I10", "pat-k")), "observations": fhir.searchset(_kpa_panel("pat-k"))}
+    mmhg = {**kpa, "observations": fhir.searchset(fhir.bp(185, 112, "pat-k"))}
+    answers = [client.post("/cds-services/referral-advice", json=build(p, "pat-k"),
+                           headers={"Accept-Language": "en"}).json()["cards"]
+               for p in (kpa, mmhg)]
+    assert len(answers[0]) == 1
+    assert [(c["summary"], c["indicator"]) for c in answers[0]] == [
+        (c["summary"], c["indicator"]) for c in answers[1]]
+    assert "LOINC 84" not in answers[0][0]["detail"]  # no BP reading was left out
+
+
+@pytest.mark.parametrize(("reading", "said"), [
+    (fhir.bp(185, 112, "pat-f", hours_ago=-48), "dated in the future"),
+    (fhir.bp(185, 112, "someone-else"), "about another patient"),
+    (_kpa_panel("pat-f") | {"component": [
+        {**c, "valueQuantity": {**c["valueQuantity"], "unit": "cmHg", "code": "cm[Hg]"}}
+        for c in _kpa_panel("pat-f")["component"]]}, "unit not convertible"),
+])
+def test_dropped_data_is_an_info_card_never_an_empty_answer(client: TestClient,
+                                                            reading: dict[str, Any],
+                                                            said: str) -> None:
+    prefetch = {"patient": fhir.patient("pat-f"), "observations": fhir.searchset(reading),
+                "conditions": fhir.searchset(fhir.condition("I10", "pat-f"))}
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-f"),
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 200, r.text
+    (card,) = r.json()["cards"]
+    assert card["indicator"] == "info" and card["uuid"] == r.headers["X-Decision-Id"]
+    assert "some FHIR data were not used" in card["summary"] and len(card["summary"]) < 140
+    assert said in card["detail"] and "(LOINC 8" in card["detail"]  # the panel or a part
+    items = card["extension"]["org.referral-rules.fhir-not-used"]["items"]
+    assert {i["path"] for i in items} == {"prefetch.observations.entry[0].resource",
+                                          "prefetch.encounter"}  # the spec request's encounter
+    assert "someone-else" not in json.dumps(card)  # another patient's id is never echoed
+    zh = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-f")).json()
+    assert "未被采用" in zh["cards"][0]["summary"]
+
+
+def test_encounter_prefetch_template_is_offered(client: TestClient) -> None:
+    for service in client.get("/cds-services").json()["services"]:
+        assert service["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
+
+
+def _encounter(pid: str, eid: str, klass: str) -> dict[str, Any]:
+    return {"resourceType": "Encounter", "id": eid, "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                      "code": klass}, "subject": {"reference": f"Patient/{pid}"}}
+
+
+def test_visit_type_comes_from_the_hook_encounter(client: TestClient, bundle: Bundle) -> None:
+    prefetch = hypertensive("pat-e")
+    prefetch["encounter"] = _encounter("pat-e", "enc-1", "IMP")
+    body = build(prefetch, "pat-e")
+    body["context"]["encounterId"] = "enc-1"
+    r = client.post("/cds-services/referral-advice", json=body, headers={"X-API-Key": KEY})
+    assert r.status_code == 200, r.text
+    record = client.get(f"/v1/decisions/{r.headers['X-Decision-Id']}",
+                        headers={"X-API-Key": KEY}).json()
+    mapping = load_mapping(None, vocabulary=bundle.vocabulary)
+    mapped = map_resources(mapping, prefetch, now=datetime.now(UTC), patient_id="pat-e",
+                           encounter_id="enc-1")
+    assert mapped.facts["visit_type"] == "inpatient"
+    decision = Engine(bundle, "python").evaluate({"care_level": "primary", **mapped.facts})
+    assert (record["direction"], record["urgency"]) == (decision.direction, decision.urgency)
+    assert record["fired"] == list(decision.fired_ids)
+
+
+def test_an_ambulatory_encounter_leaves_the_visit_type_missing_and_says_why(
+        client: TestClient) -> None:
+    prefetch = hypertensive("pat-a")
+    prefetch["encounter"] = _encounter("pat-a", "enc-2", "AMB")
+    body = build(prefetch, "pat-a")
+    body["context"]["encounterId"] = "enc-2"
+    (card,) = client.post("/cds-services/referral-advice", json=body,
+                          headers={"Accept-Language": "en"}).json()["cards"]
+    assert "Type of this encounter" in card["detail"]  # listed as missing …
+    assert "do not tell the visit type" in card["detail"]  # … and why
+
+
+def test_an_encounter_not_sent_and_not_fetchable_is_said_not_412(client: TestClient) -> None:
+    body = build(hypertensive("pat-n"), "pat-n")
+    body["context"]["encounterId"] = "enc-3"
+    r = client.post("/cds-services/referral-advice", json=body,
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 200, r.text
+    (card,) = r.json()["cards"]
+    assert "not sent, and not fetched" in card["detail"]
+    body["context"]["encounterId"] = "../x"
+    assert client.post("/cds-services/referral-advice", json=body).status_code == 422

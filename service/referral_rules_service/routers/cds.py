@@ -194,8 +194,10 @@ async def call_service(service_id: Annotated[str, Path(max_length=100)], body: C
     ignored = [*mapped.ignored, *notes]
     vocabulary = services.rules.current.bundle.vocabulary
     extension = {EXTENSION: as_json(ignored)} if ignored else None
-    out = cards(made.decision, made.decision_id, patient_id, lang,
-                describe(ignored, vocabulary, lang), extension)
+    lines = describe(ignored, vocabulary, lang)
+    if made.decision.direction == "stay" and not mapped.ignored:
+        lines = []  # optional data not sent (the Encounter) alone does not make a card
+    out = cards(made.decision, made.decision_id, patient_id, lang, lines, extension)
     return JSONResponse({"cards": out}, headers={"X-Decision-Id": made.decision_id})
 
 
