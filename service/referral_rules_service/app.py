@@ -24,8 +24,9 @@ from .fhir_fetch import Fetcher
 from .fhir_map import load_mapping
 from .limits import BodyLimit
 from .metrics import Metrics, MetricsMiddleware
+from .orphan import exit_with_parent
 from .problems import problem
-from .reload import reload
+from .reload import reload, supervisor_pid
 from .routers import admin, api, cds, health
 from .settings import Settings
 from .state import Rules
@@ -88,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(settings, rules, store, metrics, mapping, fetcher, cpu)
         app.state.services = services
         _on_sighup(services)
+        parent = supervisor_pid(alive=False)
+        if parent is not None:  # a worker of `serve --workers N`: end with the supervisor
+            exit_with_parent(parent)
         gc.collect()
         gc.freeze()  # the rulesets and engine live as long as the process: not rescanned
         log.info("serving %d rulesets (generation 1, backend %s)",
