@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from referral_rules import __version__
 
 from .deps import Services
+from .docs_ui import add_docs
 from .fhir_fetch import Fetcher
 from .fhir_map import load_mapping
 from .limits import BodyLimit
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rules.close()
 
     app = FastAPI(title="referral-rules", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan,
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
                   license_info={"name": "Apache-2.0"},
                   openapi_tags=[
                       {"name": "decisions", "description": "Evaluate patients; feedback"},
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       {"name": "health", "description": "Probes and metrics"}])
     for router in (api.router, cds.router, admin.router, health.router):
         app.include_router(router)
+    add_docs(app, "referral-rules")
     _errors(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.origins:
