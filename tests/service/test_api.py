@@ -135,10 +135,10 @@ def test_feedback_declined_creates_refusal_records(client: TestClient,
 
 
 @pytest.mark.parametrize(("signed_at", "code"), [
-    ("aaaaaaaaaa", "value_error"),
-    ("2026-11-22", "value_error"),  # a date, not a date-time
-    ("2026-11-22T10:30:00", "value_error"),  # no UTC offset
-    ("2999-01-01T00:00:00+08:00", "value_error"),  # in the future
+    ("aaaaaaaaaa", "invalid-date-time"),
+    ("2026-11-22", "invalid-date-time"),  # a date, not a date-time
+    ("2026-11-22T10:30:00", "invalid-date-time"),  # no UTC offset
+    ("2999-01-01T00:00:00+08:00", "invalid-date-time"),  # in the future
     ("2020-01-01T00:00:00+08:00", "signed-before-decision"),
 ])
 def test_signed_refusal_needs_a_real_past_date_time(client: TestClient, auth: dict[str, str],

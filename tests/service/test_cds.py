@@ -341,3 +341,63 @@ def test_an_encounter_not_sent_and_not_fetchable_is_said_not_412(client: TestCli
     assert "not sent, and not fetched" in card["detail"]
     body["context"]["encounterId"] = "../x"
     assert client.post("/cds-services/referral-advice", json=body).status_code == 422
+
+
+# --- issue 11 item 10: feedback must be about a real card and a real time ------------------
+
+def _feedback(card: str, **item: Any) -> dict[str, Any]:
+    return {"feedback": [{"card": card, "outcome": "overridden",
+                          "outcomeTimestamp": "2026-11-22T10:30:00+08:00", **item}]}
+
+
+_REFUSED = {"overrideReason": {"reason": {"code": REFUSED, "system": OVERRIDE_SYSTEM}}}
+_FEEDBACK = "/cds-services/referral-advice/feedback"
+
+
+def test_feedback_on_a_card_never_issued_is_404_and_stores_nothing(client: TestClient) -> None:
+    r = client.post(_FEEDBACK, json=_feedback("no-such-card", **_REFUSED),
+                    headers={"X-API-Key": KEY})
+    assert r.status_code == 404
+    assert r.json()["issues"][0] == {"path": "body.feedback[0].card", "code": "unknown-card",
+                                     "message": "no card with this uuid was issued by this "
+                                                "service"}
+    assert client.get("/v1/decisions/no-such-card", headers={"X-API-Key": KEY}
+                      ).status_code == 404
+    # a card of the other service is not a card of this one
+    body = build(hypertensive("pat-o"), "pat-o")
+    body["hook"] = "order-sign"
+    card = client.post("/cds-services/referral-advice-order-sign", json=body).json()["cards"][0]
+    r = client.post(_FEEDBACK, json=_feedback(card["uuid"]), headers={"X-API-Key": KEY})
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(("item", "code"), [
+    ({"outcomeTimestamp": "not-a-date"}, "invalid-date-time"),
+    ({"outcomeTimestamp": "2026-11-22T10:30:00"}, "invalid-date-time"),  # no offset
+    ({"outcomeTimestamp": "2999-11-22T10:30:00Z"}, "invalid-date-time"),  # in the future
+    ({"outcome": "accepted", "acceptedSuggestions": [{"id": "not-ours"}]},
+     "unknown-suggestion"),
+])
+def test_feedback_that_cannot_be_true_is_422_and_stores_nothing(
+        client: TestClient, item: dict[str, Any], code: str) -> None:
+    card = client.post("/cds-services/referral-advice",
+                       json=build(hypertensive("pat-t"), "pat-t")).json()["cards"][0]
+    r = client.post(_FEEDBACK, json=_feedback(card["uuid"], **item), headers={"X-API-Key": KEY})
+    assert r.status_code == 422, r.text
+    assert r.json()["issues"][0]["code"] == code
+    record = client.get(f"/v1/decisions/{card['uuid']}", headers={"X-API-Key": KEY}).json()
+    assert record["feedback"] == []
+
+
+def test_refusing_an_info_card_is_422(client: TestClient) -> None:
+    prefetch = {"patient": fhir.patient("pat-i"), "conditions": None,
+                "observations": fhir.searchset(fhir.bp(120, 70, "pat-i", hours_ago=-48))}
+    (card,) = client.post("/cds-services/referral-advice",
+                          json=build(prefetch, "pat-i")).json()["cards"]
+    assert card["indicator"] == "info"  # nothing advised; a reading in the future not used
+    r = client.post(_FEEDBACK, json=_feedback(card["uuid"], **_REFUSED),
+                    headers={"X-API-Key": KEY})
+    assert r.status_code == 422
+    assert r.json()["issues"][0]["code"] == "no-transfer-advised"
+    record = client.get(f"/v1/decisions/{card['uuid']}", headers={"X-API-Key": KEY}).json()
+    assert record["refusals"] == [] and record["feedback"] == []

@@ -23,6 +23,7 @@ from ..models import (
     Problem,
     RulesetDetail,
     RulesetSummary,
+    instant_issue,
     parse_instant,
 )
 from ..problems import ProblemError, problem
@@ -138,23 +139,23 @@ def post_feedback(body: FeedbackRequest, services: Svc) -> dict[str, Any]:
 
 def _feedback_problem(body: FeedbackRequest, record: dict[str, Any]) -> ProblemError | None:
     """Feedback that cannot be true of this decision (422), or None."""
-    path, code, message = "", "", ""
+    issue: dict[str, str] | None = None
     if body.refusal is not None and body.outcome != "declined":
-        path, code = "body.refusal", "refusal-without-decline"
-        message = "a refusal form belongs to outcome 'declined' only"
+        issue = {"path": "body.refusal", "code": "refusal-without-decline",
+                 "message": "a refusal form belongs to outcome 'declined' only"}
     elif body.outcome == "declined" and record["direction"] == "stay":
-        path, code = "body.outcome", "no-transfer-advised"
-        message = "this decision advised no transfer, so there is none to decline"
+        issue = {"path": "body.outcome", "code": "no-transfer-advised",
+                 "message": "this decision advised no transfer, so there is none to decline"}
     elif body.refusal is not None:
+        issue = instant_issue(body.refusal.signed_at, "body.refusal.signed_at")
         made = datetime.fromisoformat(record["created_at"])
-        if parse_instant(body.refusal.signed_at) < made - CLOCK_SKEW:
-            path, code = "body.refusal.signed_at", "signed-before-decision"
-            message = ("the refusal is dated before the decision it refuses "
-                       f"(made at {made.isoformat()})")
-    if not code:
+        if issue is None and parse_instant(body.refusal.signed_at) < made - CLOCK_SKEW:
+            issue = {"path": "body.refusal.signed_at", "code": "signed-before-decision",
+                     "message": "the refusal is dated before the decision it refuses "
+                                f"(made at {made.isoformat()})"}
+    if issue is None:
         return None
-    return ProblemError(422, "invalid-feedback", message,
-                        [{"path": path, "code": code, "message": message}])
+    return ProblemError(422, "invalid-feedback", issue["message"], [issue])
 
 
 def store_refusal(services: Services, decision_id: str, source: str,

@@ -20,7 +20,7 @@ from ..decide import decide_async, fact_problems, facts_message
 from ..deps import ApiKey, Services, get_services, has_api_key
 from ..fhir_map import FhirInputError, Mapping, map_resources
 from ..jsonbody import StrictJsonRoute
-from ..models import Instant, Problem
+from ..models import Instant, Problem, instant_issue
 from ..not_used import EXTENSION, as_json, describe
 from ..prefetch import check_id, gather, templates
 from ..problems import ProblemError, problem
@@ -245,6 +245,9 @@ def _check_feedback(services: Services, service_id: str, body: FeedbackBody) -> 
             unknown.append({"path": f"{where}.card", "code": "unknown-card",
                             "message": "no card with this uuid was issued by this service"})
             continue
+        late = instant_issue(item.outcomeTimestamp, f"{where}.outcomeTimestamp")
+        if late is not None:
+            wrong.append(late)
         for j, suggestion in enumerate(item.acceptedSuggestions):
             if suggestion.id != f"{item.card}-referral":
                 wrong.append({"path": f"{where}.acceptedSuggestions[{j}].id",
