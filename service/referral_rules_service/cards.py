@@ -85,13 +85,22 @@ def detail(d: Decision, lang: Lang, not_used: list[str] | None = None) -> str:
             out.append(("The patient declines: " if d.refusal.status == "required_now" else
                         "If the patient or family declines, ") + "a signed refusal kept in the "
                        "chart is required, capturing: " + ", ".join(labels))
-    out += _missing(d, lang) + _not_used(not_used, lang)
+    if d.missing_facts:
+        out += ["", "**缺少的资料（可能改变建议）**" if zh else
+                "**Missing facts that could change this advice**"]
+        labels = [m.label.zh if zh else m.label.en for m in d.missing_facts]
+        more = len(labels) - 12
+        text = ("、" if zh else ", ").join(labels[:12])
+        if more > 0:
+            text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
+        out.append(text)
+    out += _not_used(not_used, lang)
     out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
     return "\n".join(out)
 
 
 def _missing(d: Decision, lang: Lang) -> list[str]:
-    """The first missing facts, in the library's order (it ranks them)."""
+    """The first missing facts, in the library's order (it ranks them), as in ``detail``."""
     if not d.missing_facts:
         return []
     zh = lang == "zh"

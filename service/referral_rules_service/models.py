@@ -110,8 +110,8 @@ class Problem(BaseModel):
          "issues": [{"path": "body.facts.sbp", "fact": "sbp", "code": "wrong-type",
                      "message": "expected a number, got a string", "suggestion": None}]}]})
     error: str = Field(description="invalid-facts, invalid-request, invalid-fhir, "
-                       "unauthorized, forbidden, not-found, precondition-failed, "
-                       "request-too-large, unavailable, …")
+                       "invalid-feedback, unauthorized, forbidden, not-found, "
+                       "precondition-failed, request-too-large, unavailable, …")
     message: str
     issues: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -69,9 +69,9 @@ async def gather(services: Services, body: Any, patient_id: str, encounter_id: s
     """The resources to map, by prefetch key, and notes on optional data not obtained."""
     prefetch: dict[str, Any] = body.prefetch or {}
     wanted = templates(services.mapping)
-    if encounter_id is None:
-        wanted.pop("encounter", None)
     out = {key: prefetch[key] for key in wanted if key in prefetch}  # null = no such data
+    if encounter_id is None:
+        wanted.pop("encounter", None)  # nothing to fetch it by
     missing = [key for key in wanted if key not in prefetch]
     notes: list[Ignored] = []
     if not missing:

@@ -121,12 +121,15 @@ def test_a_flood_of_unknown_names_stalls_no_other_client(tmp_path: Path) -> None
 
         def send(body: bytes) -> None:
             conn = server.connection()
-            start = time.monotonic()
-            conn.request("POST", "/v1/decisions", body, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            data = response.read()
-            answers.append((response.status, len(data), time.monotonic() - start))
-            conn.close()
+            try:
+                start = time.monotonic()
+                conn.request("POST", "/v1/decisions", body,
+                             {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+                answers.append((response.status, len(data), time.monotonic() - start))
+            finally:
+                conn.close()
 
         threads = [threading.Thread(target=send, args=(flood,)) for _ in range(2)]
         for t in threads:

@@ -73,8 +73,8 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, rules: Path,
 
     def client() -> None:
         conn = server.connection()
-        while not stop.is_set():
-            try:
+        try:
+            while not stop.is_set():
                 status, body = server.request("POST", "/v1/decisions", {"facts": HTN_URGENT},
                                               conn=conn)
                 if status != 200:
@@ -85,8 +85,10 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, rules: Path,
                     "decision_id": body["decision_id"], "outcome": "declined"}, conn=conn)
                 if status == 201:
                     acked_feedback.append(body["decision_id"])
-            except (OSError, http.client.HTTPException):
-                return  # the server is gone: whatever was in flight was never acknowledged
+        except (OSError, http.client.HTTPException):
+            pass  # the server is gone: whatever was in flight was never acknowledged
+        finally:
+            conn.close()  # not left to the garbage collector (a ResourceWarning)
 
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
