@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,10 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from referral_rules import __version__
 
 from .deps import Services
+from .docs_ui import add_docs
+from .fhir_fetch import Fetcher
 from .fhir_map import load_mapping
 from .limits import BodyLimit
 from .metrics import Metrics, MetricsMiddleware
-from .reload import reload
+from .orphan import exit_with_parent
+from .problems import problem
+from .reload import reload, supervisor_pid
 from .routers import admin, api, cds, health
 from .settings import Settings
 from .state import Rules
@@ -77,9 +82,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = Store(settings.database_url, settings.sqlite_synchronous)
         mapping = load_mapping(settings.fhir_mapping or None,
                                vocabulary=rules.current.bundle.vocabulary)
-        services = Services(settings, rules, store, metrics, mapping)
+        cpu = anyio.CapacityLimiter(2)
+        fetcher = Fetcher(settings.fhir_server_list, timeout=settings.fhir_timeout,
+                          max_bytes=settings.fhir_max_response_bytes,
+                          max_concurrent=settings.fhir_max_concurrent,
+                          max_members=settings.max_json_members, cpu=cpu)
+        services = Services(settings, rules, store, metrics, mapping, fetcher, cpu)
         app.state.services = services
         _on_sighup(services)
+        parent = supervisor_pid(alive=False)
+        if parent is not None:  # a worker of `serve --workers N`: end with the supervisor
+            exit_with_parent(parent)
         gc.collect()
         gc.freeze()  # the rulesets and engine live as long as the process: not rescanned
         log.info("serving %d rulesets (generation 1, backend %s)",
@@ -87,11 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await fetcher.aclose()
             store.close()
             rules.close()
 
     app = FastAPI(title="referral-rules", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan,
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
                   license_info={"name": "Apache-2.0"},
                   openapi_tags=[
                       {"name": "decisions", "description": "Evaluate patients; feedback"},
@@ -101,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       {"name": "health", "description": "Probes and metrics"}])
     for router in (api.router, cds.router, admin.router, health.router):
         app.include_router(router)
+    add_docs(app, "referral-rules")
     _errors(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.origins:
@@ -153,16 +168,14 @@ def _errors(app: FastAPI) -> None:
             path = ".".join(str(p) for p in e.get("loc", ()))
             issues.append({"path": path, "code": e.get("type", "invalid"),
                            "message": str(e.get("msg", "invalid"))})
-        return JSONResponse({"error": "invalid-request", "message": "the request is invalid",
-                             "issues": issues}, 422)
+        return problem(422, "invalid-request", "the request is invalid", issues)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": _SLUG.get(exc.status_code, "error"),
-                             "message": str(exc.detail), "issues": []},
-                            exc.status_code, headers=exc.headers)
+        error = getattr(exc, "error", None) or _SLUG.get(exc.status_code, "error")
+        return problem(exc.status_code, error, str(exc.detail),
+                       getattr(exc, "issues", ()), exc.headers)
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"error": "unavailable", "message": f"{exc}; nothing was "
-                             "acknowledged, retry", "issues": []}, 503)
+        return problem(503, "unavailable", f"{exc}; nothing was acknowledged, retry")

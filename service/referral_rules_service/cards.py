@@ -1,7 +1,8 @@
 """CDS Hooks 2.0 cards from a decision: summary, indicator, source, detail, suggestion.
 
-No card when nothing is advised (direction ``stay``). The card's uuid is the decision's audit
-id, so feedback on the card finds the decision.
+No card when nothing is advised (direction ``stay``) and all the FHIR data were used; when some
+were left out, an ``info`` card says which and why, so dropped data never looks like "no
+advice". The card's uuid is the decision's audit id, so feedback on the card finds the decision.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any, Literal
 
 from referral_rules import Decision
 
-__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "REFUSED", "cards"]
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "REFUSED", "cards", "info_card"]
 
 Lang = Literal["zh", "en"]
 
@@ -58,7 +59,7 @@ def summary(d: Decision, lang: Lang) -> str:
     return text
 
 
-def detail(d: Decision, lang: Lang, not_used: dict[str, int] | None = None) -> str:
+def detail(d: Decision, lang: Lang, not_used: list[str] | None = None) -> str:
     """Markdown: the criteria that fired with their sources, records to send, refusal."""
     zh = lang == "zh"
     out = [f"**{_headline(d, lang)}**", ""]
@@ -93,11 +94,45 @@ def detail(d: Decision, lang: Lang, not_used: dict[str, int] | None = None) -> s
         if more > 0:
             text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
         out.append(text)
-    if not_used:
-        counts = ", ".join(f"{reason} × {n}" for reason, n in not_used.items())
-        out += ["", ("**未采用的 FHIR 数据**：" if zh else "**FHIR data not used**: ") + counts]
+    out += _not_used(not_used, lang)
     out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
     return "\n".join(out)
+
+
+def _missing(d: Decision, lang: Lang) -> list[str]:
+    """The first missing facts, in the library's order (it ranks them), as in ``detail``."""
+    if not d.missing_facts:
+        return []
+    zh = lang == "zh"
+    labels = [m.label.zh if zh else m.label.en for m in d.missing_facts]
+    more = len(labels) - 12
+    text = ("、" if zh else ", ").join(labels[:12])
+    if more > 0:
+        text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
+    return ["", "**缺少的资料（可能改变建议）**" if zh else
+            "**Missing facts that could change this advice**", text]
+
+
+def _not_used(lines: list[str] | None, lang: Lang) -> list[str]:
+    if not lines:
+        return []
+    head = "**未采用的 FHIR 数据**" if lang == "zh" else "**FHIR data not used**"
+    return ["", head, *(f"- {line}" for line in lines)]
+
+
+def info_card(d: Decision, decision_id: str, lang: Lang,
+              not_used: list[str]) -> dict[str, Any]:
+    """Nothing advised, but some FHIR data were left out: say so, and what and why."""
+    zh = lang == "zh"
+    summary = ("根据已采用的数据未建议转诊；部分 FHIR 数据未被采用，请查看详情" if zh else
+               "No transfer advised from the data used; some FHIR data were not used (see "
+               "details)")
+    out = ["**根据已采用的数据，未建议转诊**" if zh else
+           "**No transfer advised from the data that could be used**"]
+    out += _missing(d, lang) + _not_used(not_used, lang)
+    out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
+    return {"uuid": decision_id, "summary": summary, "indicator": "info",
+            "detail": "\n".join(out), "source": {"label": "referral-rules"}}
 
 
 def service_request(d: Decision, patient_id: str | None, lang: Lang) -> dict[str, Any]:
@@ -122,10 +157,18 @@ def service_request(d: Decision, patient_id: str | None, lang: Lang) -> dict[str
 
 
 def cards(d: Decision, decision_id: str, patient_id: str | None, lang: Lang,
-          not_used: dict[str, int] | None = None) -> list[dict[str, Any]]:
-    """The cards for one decision: one card, or none when nothing is advised."""
+          not_used: list[str] | None = None,
+          extension: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The cards for one decision: one card; none when nothing is advised and every FHIR
+    datum was used. ``not_used``: lines saying what was left out and why; ``extension``: the
+    card's ``extension`` (the same as data)."""
     if d.direction == "stay":
-        return []
+        if not not_used:
+            return []
+        info = info_card(d, decision_id, lang, not_used)
+        if extension:
+            info["extension"] = extension
+        return [info]
     first = d.fired[0].citations[0] if d.fired and d.fired[0].citations else None
     source: dict[str, Any] = {"label": f"{first.title} {first.clause}" if first else
                               "referral-rules"}
@@ -140,6 +183,8 @@ def cards(d: Decision, decision_id: str, patient_id: str | None, lang: Lang,
         "selectionBehavior": "at-most-one",
         "overrideReasons": OVERRIDE_REASONS,
     }
+    if extension:
+        card["extension"] = extension
     if d.refusal.status != "required_now":
         card["suggestions"] = [{
             "label": "创建转诊申请" if lang == "zh" else "Create the referral request",

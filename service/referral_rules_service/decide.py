@@ -12,7 +12,8 @@ from referral_rules import Decision, FactsError
 from .deps import Services
 from .store import decisions, now, patient_ref
 
-__all__ = ["Made", "audit_row", "decide", "decide_async", "evaluate", "fact_problems"]
+__all__ = ["Made", "audit_row", "decide", "decide_async", "evaluate", "fact_problems",
+           "facts_message"]
 
 
 class Made:
@@ -30,6 +31,13 @@ class Made:
         if explanation is not None:
             head += ',"explanation":' + json.dumps(explanation, ensure_ascii=False)
         return head + "," + self.decision.to_json()[1:]
+
+
+def facts_message(exc: FactsError) -> str:
+    """The first few fact issues as one line (the full list is in ``issues``)."""
+    shown = "; ".join(str(i) for i in exc.issues[:3])
+    more = len(exc.issues) - 3
+    return shown + (f"; and {more} more" if more > 0 else "")
 
 
 def fact_problems(exc: FactsError, prefix: str) -> list[dict[str, Any]]:

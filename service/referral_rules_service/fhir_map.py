@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import collections.abc as abc
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
@@ -41,8 +42,10 @@ __all__ = ["FhirInputError", "Ignored", "Mapped", "Mapping", "MappingError", "lo
 
 SNIP = "..."  # the CDS Hooks 2.0 examples' literal "...": "<snipped for brevity>" member
 CLOCK_SKEW = timedelta(minutes=5)  # a value dated up to this far after `now` still counts
-_PARSERS: dict[str, type[Observation | Condition | Patient]] = {
-    "Observation": Observation, "Condition": Condition, "Patient": Patient}
+Resource = Observation | Condition | Patient | Encounter
+_PARSERS: dict[str, type[Resource]] = {
+    "Observation": Observation, "Condition": Condition, "Patient": Patient,
+    "Encounter": Encounter}
 _OBS_STATUS = {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
                "entered-in-error", "unknown"}
 _GENDERS = {"male", "female", "other", "unknown"}
@@ -70,6 +73,9 @@ class Ignored:
     reference: str  # "Observation/id", else the fullUrl, else the JSON path
     reason: str  # e.g. unknown-code, entered-in-error, older-than-1-days, comparator
     code: str | None  # "system|code" of the reading concerned, when there is one
+    # not part of its identity (equality, hashing): the reading and the reason are
+    path: str = field(default="", compare=False)  # prefetch.observations.entry[2].resource
+    fact: str | None = field(default=None, compare=False)  # the fact it would have given
 
 
 @dataclass(frozen=True)
@@ -114,14 +120,17 @@ class _Candidate:
 
 
 def map_resources(mapping: Mapping, resources: abc.Iterable[Any] | abc.Mapping[str, Any], *,
-                  now: datetime, patient_id: str | None = None) -> Mapped:
+                  now: datetime, patient_id: str | None = None,
+                  encounter_id: str | None = None) -> Mapped:
     """Map prefetched FHIR R4 values to facts.
 
     ``resources``: the values of a CDS Hooks ``prefetch`` (a list), or the prefetch object itself
     (a dict: paths then read ``prefetch.<key>...``). Each value may be a resource, a Bundle, null
     (no data) or anything else (reported as not-a-resource). ``now`` must be timezone-aware;
     date-only values are taken at 00:00 in its timezone. With ``patient_id``, resources about
-    another patient are left out. Raises ``FhirInputError`` if any resource is malformed.
+    another patient are left out. The Encounter with ``encounter_id`` (the hook's
+    ``context.encounterId``) gives the visit type; without it, only a lone Encounter does.
+    Raises ``FhirInputError`` if any resource is malformed.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         msg = "now must be timezone-aware"
@@ -132,34 +141,44 @@ def map_resources(mapping: Mapping, resources: abc.Iterable[Any] | abc.Mapping[s
     roots = ([(f"prefetch.{k}", v) for k, v in resources.items()]
              if isinstance(resources, abc.Mapping) else
              [(f"resources[{i}]", v) for i, v in enumerate(resources)])
-    run = _Run(mapping, now, patient_id)
+    run = _Run(mapping, now, patient_id, encounter_id)
     for path, value in roots:
         run.flatten(path, value, None)
     parsed = run.parse()
     if run.errors:
         raise FhirInputError(run.errors)
     run.member_times(parsed)
+    encounters = sum(isinstance(res, Encounter) for _, res in parsed)
     for raw, res in parsed:
         if isinstance(res, Observation):
             run.observation(raw, res)
         elif isinstance(res, Condition):
             run.condition(raw, res)
+        elif isinstance(res, Encounter):
+            run.encounter(raw, res, alone=encounters == 1)
         else:
             run.patient(raw, res)
     return run.result()
 
 
 class _Run:
-    def __init__(self, mapping: Mapping, now: datetime, patient_id: str | None) -> None:
+    def __init__(self, mapping: Mapping, now: datetime, patient_id: str | None,
+                 encounter_id: str | None) -> None:
         self.m, self.now, self.patient_id = mapping, now, patient_id
+        self.encounter_id = encounter_id
         self.raws: list[_Raw] = []
         self.errors: list[dict[str, str]] = []
         self.ignored: set[Ignored] = set()
         self.found: list[_Candidate] = []
         self.panel_time: dict[str, datetime] = {}
 
-    def skip(self, ref: str, reason: str, code: str | None = None) -> None:
-        self.ignored.add(Ignored(ref, reason, code))
+    def skip(self, where: _Raw | str, reason: str, code: str | None = None,
+             fact: str | None = None, *, path: str | None = None) -> None:
+        """Record what was left out: a parsed resource, or a bare JSON path."""
+        if isinstance(where, _Raw):
+            self.ignored.add(Ignored(where.ref, reason, code, where.path, fact))
+        else:
+            self.ignored.add(Ignored(where, reason, code, path or where, fact))
 
     def error(self, path: str, message: str) -> None:
         self.errors.append({"path": path, "message": message})
@@ -181,8 +200,11 @@ class _Run:
             self.bundle(path, value)
         elif kind in _PARSERS:
             self.raws.append(_Raw(path, value, ref, full_url))
+        elif kind == "OperationOutcome" and ".entry[" not in path:
+            # a prefetch value: the client could not get the data (CDS Hooks 2.0 §Prefetch)
+            self.skip(ref, "prefetch-error", path=path)
         else:
-            self.skip(ref, "unsupported-type")
+            self.skip(ref, "unsupported-type", path=path)
 
     def bundle(self, path: str, value: dict[str, Any]) -> None:
         entries = value.get("entry", [])
@@ -205,8 +227,8 @@ class _Run:
                 self.flatten(f"{where}.resource", entry["resource"],
                              url if isinstance(url, str) else None)
 
-    def parse(self) -> list[tuple[_Raw, Observation | Condition | Patient]]:
-        out: list[tuple[_Raw, Observation | Condition | Patient]] = []
+    def parse(self) -> list[tuple[_Raw, Resource]]:
+        out: list[tuple[_Raw, Resource]] = []
         for raw in self.raws:
             data, snipped = _unsnip(raw.data)
             try:
@@ -214,18 +236,18 @@ class _Run:
             except ValidationError as exc:
                 errs = exc.errors(include_url=False)
                 if snipped and all(e["type"].endswith("missing") for e in errs):
-                    self.skip(raw.ref, "snipped-incomplete")  # the sender cut what is needed
+                    self.skip(raw, "snipped-incomplete")  # the sender cut what is needed
                     continue
                 for e in errs:
                     self.error(raw.path + _loc(e["loc"]), _message(e["type"], str(e["msg"])))
                 continue
             if snipped:
-                self.skip(raw.ref, "snipped")
+                self.skip(raw, "snipped")
             if self.valid_codes(raw, res):
                 out.append((raw, res))
         return out
 
-    def valid_codes(self, raw: _Raw, res: Observation | Condition | Patient) -> bool:
+    def valid_codes(self, raw: _Raw, res: Resource) -> bool:
         """Required bindings fhir.resources does not check: status, comparator, gender."""
         bad = len(self.errors)
         if isinstance(res, Observation):
@@ -241,7 +263,7 @@ class _Run:
             self.error(f"{raw.path}.gender", f"'{res.gender}' is not male/female/other/unknown")
         return len(self.errors) == bad
 
-    def member_times(self, parsed: list[tuple[_Raw, Observation | Condition | Patient]]) -> None:
+    def member_times(self, parsed: list[tuple[_Raw, Resource]]) -> None:
         """Members of a panel (``hasMember``) without a time of their own take the panel's."""
         for _, res in parsed:
             if isinstance(res, Observation) and res.hasMember:
@@ -252,21 +274,22 @@ class _Run:
                         self.panel_time[key] = min(when, self.panel_time.get(key, when))
 
     # --- resources -> candidates -------------------------------------------------------------
-    def about_other_patient(self, raw: _Raw, subject: str | None) -> bool:
+    def about_other_patient(self, raw: _Raw, subject: str | None,
+                            code: str | None = None) -> bool:
         found = _PATIENT_REF.search(subject or "")
         if self.patient_id is None or found is None or found.group(1) == self.patient_id:
             return False
-        self.skip(raw.ref, "other-patient")
+        self.skip(raw, "other-patient", code)
         return True
 
     def observation(self, raw: _Raw, obs: Observation) -> None:
         m, code = self.m, token(obs.code, self.m)
-        if self.about_other_patient(raw, obs.subject.reference if obs.subject else None):
+        if self.about_other_patient(raw, obs.subject.reference if obs.subject else None, code):
             return
         if obs.status not in m.observation_status:
             why = obs.status if obs.status in ("entered-in-error", "cancelled") else (
                 f"status-{obs.status}")
-            self.skip(raw.ref, why, code)
+            self.skip(raw, why, code)
             return
         readings: list[tuple[Observation | ObservationComponent, tuple[ObservationRule, ...]]]
         readings = [(obs, m.observation_rules(obs.code))] if has_value(obs) or (
@@ -276,25 +299,25 @@ class _Run:
             why = ("members-only" if obs.hasMember and not readings else "not-mapped"
                    if m.is_not_mapped(obs.code) or any(m.is_not_mapped(r.code) for r, _ in readings)
                    else "unknown-code")
-            self.skip(raw.ref, why, code)
+            self.skip(raw, why, code)
             return
         own = _obs_time(obs)
         when = self.instant(own) if own is not None else self.panel_time.get(
             _member_key(raw.ref) or "") or self.panel_time.get(raw.full_url or "")
         if when is None:
-            self.skip(raw.ref, "no-date", code)
+            self.skip(raw, "no-date", code)
             return
         for elem, rules in readings:
             code = token(elem.code, m)  # the reading's own code: a component is named by it
             if not rules:
-                self.skip(raw.ref, "not-mapped" if m.is_not_mapped(elem.code) else
+                self.skip(raw, "not-mapped" if m.is_not_mapped(elem.code) else
                           "unknown-code", code)
             for rule in rules:
-                if self.too_old(raw.ref, when, rule.max_age_days, code):
+                if self.too_old(raw, when, rule.max_age_days, code, rule.fact):
                     continue
                 value, reason = rule.read(elem)
                 if reason is not None:
-                    self.skip(raw.ref, reason, code)
+                    self.skip(raw, reason, code, rule.fact)
                 else:
                     self.found.append(_Candidate(rule.fact, value, when, raw.ref, raw.path))
 
@@ -303,7 +326,7 @@ class _Run:
             return
         rules, code = self.m.condition_rules(cond.code), token(cond.code, self.m)
         if not rules:
-            self.skip(raw.ref, "not-mapped" if self.m.is_not_mapped(cond.code) else
+            self.skip(raw, "not-mapped" if self.m.is_not_mapped(cond.code) else
                       "unknown-code", code)
             return
         verification = _status(cond.verificationStatus, _TERMINOLOGY + "condition-ver-status",
@@ -312,31 +335,64 @@ class _Run:
         abated = any(getattr(cond, f"abatement{t}") is not None for t in (
             "DateTime", "Age", "Period", "Range", "String"))
         if verification in ("entered-in-error", "refuted"):
-            self.skip(raw.ref, verification, code)
+            self.skip(raw, verification, code)
             return
         if abated or clinical not in self.m.clinical_status:
-            self.skip(raw.ref, "abated" if abated else f"clinical-status-{clinical}", code)
+            self.skip(raw, "abated" if abated else f"clinical-status-{clinical}", code)
             return
         dated = cond.recordedDate or cond.onsetDateTime or (
             cond.onsetPeriod.start if cond.onsetPeriod else None)
         when = self.instant(dated)
         for rule in rules:
             if verification not in rule.verification:
-                self.skip(raw.ref, f"verification-{verification}", code)
+                self.skip(raw, f"verification-{verification}", code)
             elif rule.max_age_days is not None and when is None:
-                self.skip(raw.ref, "no-date", code)
-            elif when is None or not self.too_old(raw.ref, when, rule.max_age_days, code):
+                self.skip(raw, "no-date", code)
+            elif when is None or not self.too_old(raw, when, rule.max_age_days, code):
                 self.found.append(_Candidate(rule.fact, True, when, raw.ref, raw.path))
+
+    def encounter(self, raw: _Raw, enc: Encounter, *, alone: bool) -> None:
+        """The visit type from the hook's Encounter; never guessed (see fhir_mapping.yaml)."""
+        rule = self.m.encounter
+        if rule is None:
+            self.skip(raw, "unsupported-type")
+            return
+        if self.about_other_patient(raw, enc.subject.reference if enc.subject else None):
+            return
+        if self.encounter_id is not None and enc.id != self.encounter_id:
+            self.skip(raw, "other-encounter", None, rule.fact)
+            return
+        if self.encounter_id is None and not alone:
+            self.skip(raw, "several-encounters", None, rule.fact)
+            return
+        klass = enc.class_fhir
+        code = f"{klass.system}|{klass.code}" if klass and klass.code else None
+        if enc.status not in rule.status:
+            why = enc.status if enc.status in ("entered-in-error", "cancelled") else (
+                f"status-{enc.status}")
+            self.skip(raw, why, code, rule.fact)
+            return
+        values = {rule.types[k] for c in (t.coding or [] for t in enc.type or [])
+                  for coding in c for k in self.m.coding_keys(coding) if k in rule.types}
+        by_class = rule.classes.get((klass.system or "", (klass.code or "").strip())) \
+            if klass else None
+        if by_class is not None:
+            values.add(by_class)
+        if len(values) != 1:
+            self.skip(raw, "encounter-types-disagree" if values else "visit-type-not-coded",
+                      code, rule.fact)
+            return
+        self.found.append(_Candidate(rule.fact, values.pop(), None, raw.ref, raw.path))
 
     def patient(self, raw: _Raw, pat: Patient) -> None:
         if self.patient_id is not None and pat.id is not None and pat.id != self.patient_id:
-            self.skip(raw.ref, "other-patient")
+            self.skip(raw, "other-patient")
             return
         born: object = pat.birthDate  # a date, or a str for a partial date ("1974-12")
         today = self.now.date()
         if self.m.age_fact and born is not None:
             if not isinstance(born, date) or born > today:
-                self.skip(raw.ref, "future-date" if isinstance(born, date) else
+                self.skip(raw, "future-date" if isinstance(born, date) else
                           "partial-birth-date")
             else:
                 age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
@@ -344,7 +400,7 @@ class _Run:
         if self.m.sex_fact and pat.gender is not None:
             sex = self.m.sex_values.get(pat.gender)
             if sex is None:
-                self.skip(raw.ref, "value-not-mapped",
+                self.skip(raw, "value-not-mapped",
                           f"http://hl7.org/fhir/administrative-gender|{pat.gender}")
             else:
                 self.found.append(_Candidate(self.m.sex_fact, sex, None, raw.ref, raw.path))
@@ -362,12 +418,13 @@ class _Run:
             return datetime(int(year), int(month or 1), 1, tzinfo=tz)
         return None
 
-    def too_old(self, ref: str, when: datetime, days: int | None, token: str | None) -> bool:
+    def too_old(self, raw: _Raw, when: datetime, days: int | None, token: str | None,
+                fact: str | None = None) -> bool:
         if when > self.now + CLOCK_SKEW:
-            self.skip(ref, "future-date", token)
+            self.skip(raw, "future-date", token, fact)
             return True
         if days is not None and self.now - when > timedelta(days=days):
-            self.skip(ref, f"older-than-{days}-days", token)
+            self.skip(raw, f"older-than-{days}-days", token, fact)
             return True
         return False
 

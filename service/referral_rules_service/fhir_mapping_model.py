@@ -26,7 +26,7 @@ from referral_rules._sourcemap import SourceMap, load_yaml
 from referral_rules.errors import Issue, IssueCode
 from referral_rules.vocabulary import Vocabulary
 
-__all__ = ["Mapping", "MappingError", "ObservationRule", "UnitRule", "has_value",
+__all__ = ["EncounterRule", "Mapping", "MappingError", "ObservationRule", "UnitRule", "has_value",
            "load_mapping_file", "parse_mapping", "token"]
 
 BUNDLED = Path(__file__).with_name("fhir_mapping.yaml")
@@ -36,6 +36,8 @@ ObsStatus = Literal["registered", "preliminary", "final", "amended", "corrected"
 Clinical = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved",
                    "absent"]
 Verification = Literal["unconfirmed", "provisional", "differential", "confirmed", "absent"]
+EncStatus = Literal["planned", "arrived", "triaged", "in-progress", "onleave", "finished",
+                    "unknown"]
 FactName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Codes = dict[str, list[str]]
 Convert = Callable[[Decimal], Decimal]
@@ -101,6 +103,14 @@ class PatientSpec(_Strict):
     sex_values: dict[Literal["female", "male", "other", "unknown"], str] = {}
 
 
+class EncounterSpec(_Strict):
+    fact: FactName
+    status: list[EncStatus] = ["arrived", "triaged", "in-progress", "onleave"]
+    classes: dict[str, dict[str, str]] = {}
+    types: dict[str, dict[str, str]] = {}
+    source: str = Field(min_length=1)
+
+
 class NotMappedSpec(_Strict):
     codes: Codes = Field(min_length=1)
     why: str = Field(min_length=1)
@@ -115,11 +125,12 @@ class MappingFile(_Strict):
     panels: Codes = {}
     observations: dict[FactName, ObservationSpec] = {}
     conditions: dict[FactName, ConditionSpec] = {}
+    encounter: EncounterSpec | None = None
     not_mapped: list[NotMappedSpec] = []
 
 
 _MODELS: tuple[type[BaseModel], ...] = (SystemSpec, UnitSpec, ObservationSpec, ConditionSpec,
-                                         PatientSpec, NotMappedSpec, MappingFile)
+                                         PatientSpec, EncounterSpec, NotMappedSpec, MappingFile)
 _KEYS = sorted({name for m in _MODELS for name in m.model_fields})
 
 
@@ -204,6 +215,17 @@ Key = tuple[str, str]  # (system uri, normalised code)
 
 
 @dataclass(frozen=True)
+class EncounterRule:
+    """How the hook's Encounter gives one coded fact (visit_type): by Encounter.type codes the
+    site configured, else by Encounter.class; only in the listed statuses."""
+
+    fact: str
+    status: frozenset[str]
+    classes: dict[Key, str]
+    types: dict[Key, str]
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A checked mapping file, compiled into lookup tables. Immutable and thread-safe."""
 
@@ -220,6 +242,7 @@ class Mapping:
     age_fact: str | None
     sex_fact: str | None
     sex_values: dict[str, str]
+    encounter: EncounterRule | None = None
 
     @property
     def facts(self) -> tuple[str, ...]:
@@ -227,6 +250,8 @@ class Mapping:
         names = {r.fact for rules in self.observations.values() for r in rules}
         names |= {r.fact for rules in self.conditions.values() for r in rules}
         names |= {n for n in (self.age_fact, self.sex_fact) if n}
+        if self.encounter is not None:
+            names.add(self.encounter.fact)
         return tuple(sorted(names))
 
     def observation_codes(self) -> list[str]:
@@ -351,13 +376,29 @@ class _Checker:
         if m.patient.sex_fact:
             self.fact(("patient", "sex_fact"), m.patient.sex_fact, ("enum",),
                       list(m.patient.sex_values.values()))
+        encounter = self.encounter(m.encounter) if m.encounter is not None else None
         return Mapping(
             self.smap.file, m.version, sha256,
             frozenset(s.uri for s in m.systems.values() if s.match == "prefix"),
             {k: tuple(v) for k, v in obs.items()}, {k: tuple(v) for k, v in cond.items()},
             frozenset(skipped), frozenset(panels), frozenset(m.observation_status),
             frozenset(m.condition_clinical_status), m.patient.age_fact, m.patient.sex_fact,
-            {str(k): v for k, v in m.patient.sex_values.items()})
+            {str(k): v for k, v in m.patient.sex_values.items()}, encounter)
+
+    def encounter(self, spec: EncounterSpec) -> EncounterRule:
+        path: tuple[str | int, ...] = ("encounter",)
+        self.fact((*path, "fact"), spec.fact, ("enum",))
+        tables: list[dict[Key, str]] = []
+        for part, table in (("classes", spec.classes), ("types", spec.types)):
+            out: dict[Key, str] = {}
+            for alias, codes in table.items():
+                sys = self.system((*path, part, alias), alias)
+                for code, value in codes.items():
+                    self.value((*path, part, alias, code), spec.fact, value)
+                    if sys is not None:
+                        out[(sys.uri, code.strip())] = value
+            tables.append(out)
+        return EncounterRule(spec.fact, frozenset(spec.status), tables[0], tables[1])
 
     def system(self, path: tuple[str | int, ...], alias: str) -> SystemSpec | None:
         spec = self.model.systems.get(alias)
@@ -431,7 +472,7 @@ class _Checker:
         if self.vocab is None:
             return None
         spec = self.vocab.facts.get(name)
-        is_key = path[-1] not in ("age_fact", "sex_fact")  # the fact is a key, or a value
+        is_key = path[-1] not in ("age_fact", "sex_fact", "fact")  # a key, or a value
         if spec is None:
             close = difflib.get_close_matches(name, list(self.vocab.facts), n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'?" if close else "only facts.yaml names can be used"

@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from referral_rules import Decision
 
 __all__ = [
+    "CLOCK_SKEW",
     "DecisionRequest",
     "DecisionResponse",
     "FeedbackRequest",
+    "Instant",
     "Problem",
     "RefusalDetails",
     "ReloadResult",
     "RulesetDetail",
     "RulesetSummary",
+    "instant_issue",
+    "parse_instant",
 ]
+
+#: how far a client's clock may run ahead of ours
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 date-time with its UTC offset (``2026-11-22T10:30:00+08:00``,
+    ``…Z``), not in the future; ValueError otherwise."""
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z"))
+                                      else text)
+    except ValueError:
+        msg = "must be an ISO 8601 date-time such as 2026-11-22T10:30:00+08:00"
+        raise ValueError(msg) from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        msg = "must carry its UTC offset (e.g. +08:00 or Z)"
+        raise ValueError(msg)
+    if when > datetime.now(UTC) + CLOCK_SKEW:
+        msg = "must not be in the future"
+        raise ValueError(msg)
+    return when
+
+
+def instant_issue(text: str, path: str) -> dict[str, str] | None:
+    """The problem with a date-time the service records, or None. Checked by the endpoints
+    once they have found the record it belongs to (an unknown record is a 404 first)."""
+    try:
+        parse_instant(text)
+    except ValueError as exc:
+        return {"path": path, "code": "invalid-date-time", "message": f"{exc} (got {text!r})"}
+    return None
+
+
+#: an ISO 8601 date-time with its offset, not in the future (checked by ``instant_issue``)
+Instant = Annotated[str, Field(min_length=10, max_length=40,
+                               json_schema_extra={"format": "date-time"})]
 
 _EXAMPLE_FACTS: dict[str, JsonValue] = {
     "care_level": "primary", "has_hypertension": True, "visit_type": "follow_up",
@@ -69,8 +110,8 @@ class Problem(BaseModel):
          "issues": [{"path": "body.facts.sbp", "fact": "sbp", "code": "wrong-type",
                      "message": "expected a number, got a string", "suggestion": None}]}]})
     error: str = Field(description="invalid-facts, invalid-request, invalid-fhir, "
-                       "unauthorized, forbidden, not-found, precondition-failed, "
-                       "request-too-large, unavailable, …")
+                       "invalid-feedback, unauthorized, forbidden, not-found, "
+                       "precondition-failed, request-too-large, unavailable, …")
     message: str
     issues: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -107,7 +148,8 @@ class RefusalDetails(BaseModel):
     signer: str = Field(min_length=1, max_length=200)
     signer_relation: str = Field(min_length=1, max_length=80,
                                  description="self, spouse, child, parent, guardian, …")
-    signed_at: str = Field(min_length=10, max_length=40, description="ISO 8601 date-time")
+    signed_at: Instant = Field(description="ISO 8601 date-time with its UTC offset, when the "
+                               "form was signed (not in the future)")
 
 
 class FeedbackRequest(BaseModel):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
@@ -15,7 +17,7 @@ from uvicorn.supervisors import Multiprocess
 
 from referral_rules import RulesetError, load_rulesets
 
-from .reload import SUPERVISOR_ENV
+from .reload import RELOAD_DIR_ENV, SUPERVISOR_ENV
 from .settings import Settings
 
 __all__ = ["serve"]
@@ -25,14 +27,39 @@ log = logging.getLogger("referral_rules_service")
 
 class _Supervisor(Multiprocess):
     """uvicorn's supervisor, except that SIGHUP reloads the rulesets inside every worker
-    (each validates and swaps atomically) instead of restarting the processes."""
+    (each validates and swaps atomically) instead of restarting the processes, and SIGUSR1
+    passes a worker's API reload on to the other workers."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket],
+                 requests: Path) -> None:
+        super().__init__(config, sockets)
+        self.requests = requests
+
+    def _signal(self, pids: set[int]) -> None:
+        for pid in sorted(pids):
+            os.kill(pid, signal.SIGHUP)
+
+    def _workers(self) -> set[int]:
+        return {p.pid for p in self.processes if p.pid is not None}
 
     def handle_hup(self) -> None:
         logging.getLogger("uvicorn.error").info("SIGHUP: reloading the rulesets in each worker")
-        for process in self.processes:
-            pid = process.pid
-            if pid is not None:
-                os.kill(pid, signal.SIGHUP)
+        self._signal(self._workers())
+
+    def handle_usr1(self) -> None:
+        """Each request file names the worker that reloaded; every other worker reloads once
+        (two requests at once: each worker reloads once, after both)."""
+        targets: set[int] = set()
+        for request in self.requests.iterdir():
+            if request.name.startswith("."):
+                continue
+            origin = request.read_text(encoding="ascii").strip()
+            request.unlink()
+            targets |= {pid for pid in self._workers() if str(pid) != origin}
+        if targets:
+            logging.getLogger("uvicorn.error").info(
+                "a worker reloaded the rulesets: reloading the %d other(s)", len(targets))
+        self._signal(targets)
 
 
 def serve(options: Mapping[str, Any], errors: IO[str] | None = None) -> int:
@@ -59,9 +86,13 @@ def serve(options: Mapping[str, Any], errors: IO[str] | None = None) -> int:
         server = uvicorn.Server(config)
         server.run()
         return 0 if server.started else 1
-    with tempfile.TemporaryDirectory(prefix="referral-rules-metrics-") as metrics_dir:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    with tempfile.TemporaryDirectory(prefix="referral-rules-") as state:
+        metrics_dir, requests = Path(state) / "metrics", Path(state) / "reload-requests"
+        metrics_dir.mkdir()
+        requests.mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         os.environ[SUPERVISOR_ENV] = str(os.getpid())
+        os.environ[RELOAD_DIR_ENV] = str(requests)
         sock = config.bind_socket()
-        _Supervisor(config, sockets=[sock]).run()
+        _Supervisor(config, [sock], requests).run()
     return 0

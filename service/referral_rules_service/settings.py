@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .fhir_fetch import normalise_base
+
 __all__ = ["ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "REFERRAL_RULES_"
@@ -34,12 +36,25 @@ class Settings:
     #: comma-separated origins allowed by CORS ("*" for any); empty: no CORS headers
     cors_origins: str = ""
     max_body_bytes: int = 1_000_000
+    #: object members in one JSON body, all objects together (bounds the work a body can cause)
+    max_json_members: int = 50_000
+    #: facts in one REST decision request (the vocabulary has fewer names than this)
+    max_facts: int = 300
     #: FHIR → facts mapping file; empty: the bundled one
     fhir_mapping: str = ""
     #: time zone of the facility: "now" for FHIR windows and date-only values
     timezone: str = "Asia/Shanghai"
-    #: seconds a CDS service waits for a FHIR server when prefetch is missing
+    #: comma-separated base URLs of the FHIR servers the CDS services may query for data that
+    #: was not prefetched; empty: the service never fetches
+    fhir_servers: str = ""
+    #: seconds one CDS call may spend fetching from a FHIR server, all its fetches together
     fhir_timeout: float = 5.0
+    #: largest FHIR answer read, in bytes
+    fhir_max_response_bytes: int = 5_000_000
+    #: FHIR fetches in flight at once in one worker process, all callers together
+    fhir_max_concurrent: int = 16
+    #: require the API key on every CDS service call (fetching always requires it)
+    cds_require_auth: bool = False
     log_level: str = "info"
 
     @classmethod
@@ -86,6 +101,19 @@ class Settings:
         if self.workers < 1 or self.max_body_bytes < 1024:
             msg = "workers must be ≥ 1 and max_body_bytes ≥ 1024"
             raise ValueError(msg)
+        if self.max_json_members < 100 or self.max_facts < 1:
+            msg = "max_json_members must be ≥ 100 and max_facts ≥ 1"
+            raise ValueError(msg)
+        if not (0 < self.fhir_timeout <= 60) or self.fhir_max_response_bytes < 1024 \
+                or self.fhir_max_concurrent < 1:
+            msg = ("fhir_timeout must be in (0, 60] s, fhir_max_response_bytes ≥ 1024 and "
+                   "fhir_max_concurrent ≥ 1")
+            raise ValueError(msg)
+        bad = [s for s in self.fhir_server_list if normalise_base(s) is None]
+        if bad:
+            msg = (f"fhir_servers: {bad[0]!r} is not an http(s) base URL (no user, query or "
+                   "fragment)")
+            raise ValueError(msg)
 
     def to_environ(self) -> dict[str, str]:
         """The settings as environment variables, for worker processes."""
@@ -95,6 +123,10 @@ class Settings:
             if value is not None:
                 out[ENV_PREFIX + f.name.upper()] = str(value)
         return out
+
+    @property
+    def fhir_server_list(self) -> list[str]:
+        return [s.strip() for s in self.fhir_servers.split(",") if s.strip()]
 
     @property
     def origins(self) -> list[str]:

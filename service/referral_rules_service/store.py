@@ -144,7 +144,16 @@ class Store:
                 # hands over at once; SQLite's own busy handler would sleep (up to 100 ms).
                 self._file_lock = os.open(database + ".writer-lock", os.O_RDWR | os.O_CREAT,
                                           0o600)
-        metadata.create_all(self.engine)
+        if self._file_lock is not None and fcntl is not None:
+            # workers starting together: one creates the tables, the others then find them
+            # (without the lock the second CREATE TABLE failed and stopped the server)
+            fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+            try:
+                metadata.create_all(self.engine)
+            finally:
+                fcntl.flock(self._file_lock, fcntl.LOCK_UN)
+        else:
+            metadata.create_all(self.engine)
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._writer = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._writer.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_feedback_declined_creates_refusal_records(client: TestClient,
     assert r.status_code == 201, r.text
     assert r.json()["refusal"]["status"] == "signature_required"
     signed = {"reason": "家属要求留院", "signer": "张某", "signer_relation": "spouse",
-              "signed_at": "2026-11-22T10:30:00+08:00"}
+              "signed_at": datetime.now(UTC).isoformat()}
     r = client.post("/v1/feedback", headers=auth,
                     json={"decision_id": did, "outcome": "declined", "refusal": signed})
     assert r.json()["refusal"]["status"] == "signed"
@@ -131,6 +132,59 @@ def test_feedback_declined_creates_refusal_records(client: TestClient,
     assert sorted(x["status"] for x in record["refusals"]) == ["signature_required", "signed"]
     assert client.post("/v1/feedback", headers=auth, json={
         "decision_id": "no-such", "outcome": "accepted"}).status_code == 404
+
+
+@pytest.mark.parametrize(("signed_at", "code"), [
+    ("aaaaaaaaaa", "invalid-date-time"),
+    ("2026-11-22", "invalid-date-time"),  # a date, not a date-time
+    ("2026-11-22T10:30:00", "invalid-date-time"),  # no UTC offset
+    ("2999-01-01T00:00:00+08:00", "invalid-date-time"),  # in the future
+    ("2020-01-01T00:00:00+08:00", "signed-before-decision"),
+])
+def test_signed_refusal_needs_a_real_past_date_time(client: TestClient, auth: dict[str, str],
+                                                    signed_at: str, code: str) -> None:
+    did = client.post("/v1/decisions", json={"facts": HTN_URGENT}).json()["decision_id"]
+    refusal = {"reason": "家属要求留院", "signer": "张某", "signer_relation": "spouse",
+               "signed_at": signed_at}
+    r = client.post("/v1/feedback", headers=auth,
+                    json={"decision_id": did, "outcome": "declined", "refusal": refusal})
+    assert r.status_code == 422, r.text
+    (issue,) = r.json()["issues"]
+    assert issue["code"] == code and issue["path"].endswith("signed_at")
+    record = client.get(f"/v1/decisions/{did}", headers=auth).json()
+    assert record["feedback"] == [] and record["refusals"] == []  # nothing was recorded
+
+
+def test_a_signed_refusal_a_minute_ago_in_another_zone_is_recorded(
+        client: TestClient, auth: dict[str, str]) -> None:
+    did = client.post("/v1/decisions", json={"facts": HTN_URGENT}).json()["decision_id"]
+    when = (datetime.now(UTC) + timedelta(minutes=1)).astimezone().isoformat()
+    refusal = {"reason": "r", "signer": "s", "signer_relation": "self", "signed_at": when}
+    r = client.post("/v1/feedback", headers=auth,
+                    json={"decision_id": did, "outcome": "declined", "refusal": refusal})
+    assert r.status_code == 201, r.text
+    assert r.json()["refusal"]["status"] == "signed"
+
+
+def test_declining_a_stay_is_422(client: TestClient, auth: dict[str, str]) -> None:
+    made = client.post("/v1/decisions", json={"facts": STABLE}).json()
+    assert made["direction"] == "stay"
+    r = client.post("/v1/feedback", headers=auth,
+                    json={"decision_id": made["decision_id"], "outcome": "declined"})
+    assert r.status_code == 422
+    assert r.json()["issues"][0]["code"] == "no-transfer-advised"
+    r = client.post("/v1/feedback", headers=auth,
+                    json={"decision_id": made["decision_id"], "outcome": "accepted",
+                          "refusal": {"reason": "r", "signer": "s", "signer_relation": "self",
+                                      "signed_at": datetime.now(UTC).isoformat()}})
+    assert r.status_code == 422
+    assert r.json()["issues"][0]["code"] == "refusal-without-decline"
+    r = client.post("/v1/feedback", headers=auth,
+                    json={"decision_id": made["decision_id"], "outcome": "accepted"})
+    assert r.status_code == 201
+    record = client.get(f"/v1/decisions/{made['decision_id']}", headers=auth).json()
+    assert [f["outcome"] for f in record["feedback"]] == ["accepted"]
+    assert record["refusals"] == []
 
 
 def test_rulesets_and_facts(client: TestClient) -> None:

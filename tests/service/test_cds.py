@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from referral_rules import Bundle, Engine, load_rulesets
 from referral_rules.synthetic import patients
@@ -75,7 +67,7 @@ def test_discovery(client: TestClient) -> None:
     assert {s["hook"] for s in services} == {"patient-view", "order-sign"}
     for s in services:
         assert {"id", "hook", "description", "prefetch"} <= set(s)  # REQUIRED by CDS Hooks 2.0
-        assert set(s["prefetch"]) == {"patient", "observations", "conditions"}
+        assert set(s["prefetch"]) == {"patient", "observations", "conditions", "encounter"}
         assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
         assert "http://loinc.org|8480-6" in s["prefetch"]["observations"]
         assert "http://loinc.org|85354-9" in s["prefetch"]["observations"]
@@ -133,8 +125,13 @@ def test_fhir_data_not_used_is_counted_on_the_card(client: TestClient) -> None:
     r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-8"),
                     headers={"Accept-Language": "en"})
     (card,) = r.json()["cards"]
-    assert "FHIR data not used" in card["detail"] and "older-than" in card["detail"]
-    assert "bp-old" not in card["detail"]  # reasons are counted, resources are not named
+    assert "FHIR data not used" in card["detail"]
+    assert "- Systolic blood pressure (LOINC 8480-6): older than 1 day(s)" in card[
+        "detail"]
+    assert "bp-old" not in card["detail"]  # the clinician is told what and why, not the id
+    items = card["extension"]["org.referral-rules.fhir-not-used"]["items"]
+    assert {"path": "prefetch.observations.entry[1].resource", "code": "http://loinc.org|8480-6",
+            "fact": "sbp", "reason": "older-than-1-days"} in items
 
 
 def test_no_card_when_nothing_is_advised(client: TestClient) -> None:
@@ -162,47 +159,6 @@ def test_412_when_data_is_neither_prefetched_nor_fetchable(client: TestClient) -
     assert "observations" in r.json()["message"]
     body["fhirServer"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert client.post("/cds-services/referral-advice", json=body).status_code == 412
-
-
-@pytest.fixture(scope="module")
-def fhir_server() -> Iterator[tuple[str, list[str]]]:
-    """A small real FHIR server on loopback that answers the prefetch queries."""
-    seen: list[str] = []
-
-    async def search(request: Request) -> JSONResponse:
-        seen.append(request.headers.get("authorization", ""))
-        if request.url.path.startswith("/Patient/"):
-            return JSONResponse(fhir.patient("pat-5"))
-        if request.url.path == "/Observation":
-            assert request.query_params["patient"] == "pat-5"
-            return JSONResponse(fhir.searchset(fhir.bp(190, 115, "pat-5")))
-        return JSONResponse(fhir.searchset(fhir.condition("I10", "pat-5")))
-
-    app = Starlette(routes=[Route("/{path:path}", search)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", seen
-    server.should_exit = True
-    thread.join(10)
-
-
-def test_missing_prefetch_is_fetched_from_the_fhir_server(
-        client: TestClient, fhir_server: tuple[str, list[str]]) -> None:
-    url, seen = fhir_server
-    body = build({}, "pat-5")
-    body["fhirServer"] = url
-    body["fhirAuthorization"] = {"access_token": "tok-123", "token_type": "Bearer",
-                                 "expires_in": 300, "scope": "patient/*.read",
-                                 "subject": "cds-service"}
-    r = client.post("/cds-services/referral-advice", json=body)
-    assert r.status_code == 200, r.text
-    assert len(r.json()["cards"]) == 1
-    assert seen[-3:] == ["Bearer tok-123"] * 3
 
 
 def test_malformed_fhir_is_422_with_a_path(client: TestClient) -> None:
@@ -255,8 +211,20 @@ def test_the_spec_feedback_examples_are_stored(client: TestClient, name: str) ->
     raw = (CURRENT / name).read_text(encoding="utf-8")  # starts with a newline: allowed
     r = client.post("/cds-services/referral-advice/feedback", content=raw,
                     headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+    assert r.status_code == 404  # the spec's card uuids were never issued here
+    # the same bodies about a card this service did issue (the fix is made here, in the test:
+    # the card and suggestion uuids are ours, everything else is the spec's bytes)
+    card = client.post("/cds-services/referral-advice",
+                       json=build(hypertensive("pat-9"), "pat-9")).json()["cards"][0]
+    spec = json.loads(raw)
+    for item in spec["feedback"]:
+        raw = raw.replace(item["card"], card["uuid"])
+        for accepted in item.get("acceptedSuggestions", []):
+            raw = raw.replace(accepted["id"], card["suggestions"][0]["uuid"])
+    r = client.post("/cds-services/referral-advice/feedback", content=raw,
+                    headers={"X-API-Key": KEY, "Content-Type": "application/json"})
     assert r.status_code == 200, r.text
-    assert r.json()["stored"] == len(json.loads(raw)["feedback"])
+    assert r.json()["stored"] == len(spec["feedback"])
 
 
 def test_summaries_stay_under_140_characters(bundle: Bundle) -> None:
@@ -271,3 +239,165 @@ def test_summaries_stay_under_140_characters(bundle: Bundle) -> None:
                 assert card["indicator"] in ("critical", "warning", "info")
     assert seen > 500
 
+
+
+# --- issue 11 item 4: data dropped never looks like "no advice"; item 5: the visit type ------
+
+def _kpa_panel(pid: str) -> dict[str, Any]:
+    panel = fhir.bp(24.7, 14.9, pid)  # 185/112 mmHg, in kPa
+    for part in panel["component"]:
+        part["valueQuantity"].update(unit="kPa", code="kPa")
+    return panel
+
+
+def test_a_bp_panel_in_kpa_gives_the_card_of_the_same_bp_in_mmhg(client: TestClient) -> None:
+    kpa = {"patient": fhir.patient("pat-k"), "conditions": fhir.searchset(
+        fhir.condition("I10", "pat-k")), "observations": fhir.searchset(_kpa_panel("pat-k"))}
+    mmhg = {**kpa, "observations": fhir.searchset(fhir.bp(185, 112, "pat-k"))}
+    answers = [client.post("/cds-services/referral-advice", json=build(p, "pat-k"),
+                           headers={"Accept-Language": "en"}).json()["cards"]
+               for p in (kpa, mmhg)]
+    assert len(answers[0]) == 1
+    assert [(c["summary"], c["indicator"]) for c in answers[0]] == [
+        (c["summary"], c["indicator"]) for c in answers[1]]
+    assert "LOINC 84" not in answers[0][0]["detail"]  # no BP reading was left out
+
+
+@pytest.mark.parametrize(("reading", "said"), [
+    (fhir.bp(185, 112, "pat-f", hours_ago=-48), "dated in the future"),
+    (fhir.bp(185, 112, "someone-else"), "about another patient"),
+    (_kpa_panel("pat-f") | {"component": [
+        {**c, "valueQuantity": {**c["valueQuantity"], "unit": "cmHg", "code": "cm[Hg]"}}
+        for c in _kpa_panel("pat-f")["component"]]}, "unit not convertible"),
+])
+def test_dropped_data_is_an_info_card_never_an_empty_answer(client: TestClient,
+                                                            reading: dict[str, Any],
+                                                            said: str) -> None:
+    prefetch = {"patient": fhir.patient("pat-f"), "observations": fhir.searchset(reading),
+                "conditions": fhir.searchset(fhir.condition("I10", "pat-f"))}
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-f"),
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 200, r.text
+    (card,) = r.json()["cards"]
+    assert card["indicator"] == "info" and card["uuid"] == r.headers["X-Decision-Id"]
+    assert "some FHIR data were not used" in card["summary"] and len(card["summary"]) < 140
+    assert said in card["detail"] and "(LOINC 8" in card["detail"]  # the panel or a part
+    items = card["extension"]["org.referral-rules.fhir-not-used"]["items"]
+    assert {i["path"] for i in items} == {"prefetch.observations.entry[0].resource",
+                                          "prefetch.encounter"}  # the spec request's encounter
+    assert "someone-else" not in json.dumps(card)  # another patient's id is never echoed
+    zh = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-f")).json()
+    assert "未被采用" in zh["cards"][0]["summary"]
+
+
+def test_encounter_prefetch_template_is_offered(client: TestClient) -> None:
+    for service in client.get("/cds-services").json()["services"]:
+        assert service["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
+
+
+def _encounter(pid: str, eid: str, klass: str) -> dict[str, Any]:
+    return {"resourceType": "Encounter", "id": eid, "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                      "code": klass}, "subject": {"reference": f"Patient/{pid}"}}
+
+
+def test_visit_type_comes_from_the_hook_encounter(client: TestClient, bundle: Bundle) -> None:
+    prefetch = hypertensive("pat-e")
+    prefetch["encounter"] = _encounter("pat-e", "enc-1", "IMP")
+    body = build(prefetch, "pat-e")
+    body["context"]["encounterId"] = "enc-1"
+    r = client.post("/cds-services/referral-advice", json=body, headers={"X-API-Key": KEY})
+    assert r.status_code == 200, r.text
+    record = client.get(f"/v1/decisions/{r.headers['X-Decision-Id']}",
+                        headers={"X-API-Key": KEY}).json()
+    mapping = load_mapping(None, vocabulary=bundle.vocabulary)
+    mapped = map_resources(mapping, prefetch, now=datetime.now(UTC), patient_id="pat-e",
+                           encounter_id="enc-1")
+    assert mapped.facts["visit_type"] == "inpatient"
+    decision = Engine(bundle, "python").evaluate({"care_level": "primary", **mapped.facts})
+    assert (record["direction"], record["urgency"]) == (decision.direction, decision.urgency)
+    assert record["fired"] == list(decision.fired_ids)
+
+
+def test_an_ambulatory_encounter_leaves_the_visit_type_missing_and_says_why(
+        client: TestClient) -> None:
+    prefetch = hypertensive("pat-a")
+    prefetch["encounter"] = _encounter("pat-a", "enc-2", "AMB")
+    body = build(prefetch, "pat-a")
+    body["context"]["encounterId"] = "enc-2"
+    (card,) = client.post("/cds-services/referral-advice", json=body,
+                          headers={"Accept-Language": "en"}).json()["cards"]
+    assert "Type of this encounter" in card["detail"]  # listed as missing …
+    assert "do not tell the visit type" in card["detail"]  # … and why
+
+
+def test_an_encounter_not_sent_and_not_fetchable_is_said_not_412(client: TestClient) -> None:
+    body = build(hypertensive("pat-n"), "pat-n")
+    body["context"]["encounterId"] = "enc-3"
+    r = client.post("/cds-services/referral-advice", json=body,
+                    headers={"Accept-Language": "en"})
+    assert r.status_code == 200, r.text
+    (card,) = r.json()["cards"]
+    assert "not sent, and not fetched" in card["detail"]
+    body["context"]["encounterId"] = "../x"
+    assert client.post("/cds-services/referral-advice", json=body).status_code == 422
+
+
+# --- issue 11 item 10: feedback must be about a real card and a real time ------------------
+
+def _feedback(card: str, **item: Any) -> dict[str, Any]:
+    return {"feedback": [{"card": card, "outcome": "overridden",
+                          "outcomeTimestamp": "2026-11-22T10:30:00+08:00", **item}]}
+
+
+_REFUSED = {"overrideReason": {"reason": {"code": REFUSED, "system": OVERRIDE_SYSTEM}}}
+_FEEDBACK = "/cds-services/referral-advice/feedback"
+
+
+def test_feedback_on_a_card_never_issued_is_404_and_stores_nothing(client: TestClient) -> None:
+    r = client.post(_FEEDBACK, json=_feedback("no-such-card", **_REFUSED),
+                    headers={"X-API-Key": KEY})
+    assert r.status_code == 404
+    assert r.json()["issues"][0] == {"path": "body.feedback[0].card", "code": "unknown-card",
+                                     "message": "no card with this uuid was issued by this "
+                                                "service"}
+    assert client.get("/v1/decisions/no-such-card", headers={"X-API-Key": KEY}
+                      ).status_code == 404
+    # a card of the other service is not a card of this one
+    body = build(hypertensive("pat-o"), "pat-o")
+    body["hook"] = "order-sign"
+    card = client.post("/cds-services/referral-advice-order-sign", json=body).json()["cards"][0]
+    r = client.post(_FEEDBACK, json=_feedback(card["uuid"]), headers={"X-API-Key": KEY})
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(("item", "code"), [
+    ({"outcomeTimestamp": "not-a-date"}, "invalid-date-time"),
+    ({"outcomeTimestamp": "2026-11-22T10:30:00"}, "invalid-date-time"),  # no offset
+    ({"outcomeTimestamp": "2999-11-22T10:30:00Z"}, "invalid-date-time"),  # in the future
+    ({"outcome": "accepted", "acceptedSuggestions": [{"id": "not-ours"}]},
+     "unknown-suggestion"),
+])
+def test_feedback_that_cannot_be_true_is_422_and_stores_nothing(
+        client: TestClient, item: dict[str, Any], code: str) -> None:
+    card = client.post("/cds-services/referral-advice",
+                       json=build(hypertensive("pat-t"), "pat-t")).json()["cards"][0]
+    r = client.post(_FEEDBACK, json=_feedback(card["uuid"], **item), headers={"X-API-Key": KEY})
+    assert r.status_code == 422, r.text
+    assert r.json()["issues"][0]["code"] == code
+    record = client.get(f"/v1/decisions/{card['uuid']}", headers={"X-API-Key": KEY}).json()
+    assert record["feedback"] == []
+
+
+def test_refusing_an_info_card_is_422(client: TestClient) -> None:
+    prefetch = {"patient": fhir.patient("pat-i"), "conditions": None,
+                "observations": fhir.searchset(fhir.bp(120, 70, "pat-i", hours_ago=-48))}
+    (card,) = client.post("/cds-services/referral-advice",
+                          json=build(prefetch, "pat-i")).json()["cards"]
+    assert card["indicator"] == "info"  # nothing advised; a reading in the future not used
+    r = client.post(_FEEDBACK, json=_feedback(card["uuid"], **_REFUSED),
+                    headers={"X-API-Key": KEY})
+    assert r.status_code == 422
+    assert r.json()["issues"][0]["code"] == "no-transfer-advised"
+    record = client.get(f"/v1/decisions/{card['uuid']}", headers={"X-API-Key": KEY}).json()
+    assert record["refusals"] == [] and record["feedback"] == []

@@ -171,7 +171,8 @@ def test_patient_id_leaves_out_other_patients(mapping: Mapping) -> None:
     stray.update(id="bp-other", subject={"reference": "Patient/p-999"})
     mapped = map_resources(mapping, [data["patient"], stray], now=NOW, patient_id="p-001")
     assert "sbp" not in mapped.facts and mapped.facts["age"] == 64
-    assert mapped.ignored == (Ignored("Observation/bp-other", "other-patient", None),)
+    assert mapped.ignored == (Ignored("Observation/bp-other", "other-patient",
+                                      "http://loinc.org|85354-9"),)
 
 
 def test_garbage_and_null_values(mapping: Mapping) -> None:
@@ -504,8 +505,129 @@ def test_real_world_prefetch_shapes(mapping: Mapping) -> None:
     mapped = map_resources(mapping, crd["prefetch"], now=datetime(2026, 2, 20, tzinfo=UTC),
                            patient_id=crd["context"]["patientId"])
     assert mapped.facts == {"age": 39, "sex": "female"}
-    assert {i.reason for i in mapped.ignored} == {"unsupported-type"}
+    # its Encounter is finished: no visit type from it (the patient is no longer there)
+    assert {i.reason for i in mapped.ignored} == {"unsupported-type", "status-finished"}
     paged = example("cds-hooks/spec-current-build/request-order-sign-paginated-prefetch.json")
     reasons = {(i.reference, i.reason) for i in map_resources(
         mapping, paged["prefetch"], now=NOW).ignored}
     assert ("prefetch.orders", "bundle-has-more-pages") in reasons
+
+
+# --- issue 11 items 4 and 5: units FHIR allows, and the visit type from the Encounter -------
+
+def _obs(code: str, value: float, unit: str, ucum: str, oid: str = "o1",
+         subject: str = "Patient/p1", when: str = "2026-11-20T09:30:00+08:00") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": code}]},
+            "subject": {"reference": subject}, "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": unit, "system": UCUM_URI, "code": ucum}}
+
+
+def _bp_panel(sbp: float, dbp: float, unit: str, ucum: str) -> dict[str, Any]:
+    def part(code: str, value: float) -> dict[str, Any]:
+        return {"code": {"coding": [{"system": LOINC, "code": code}]},
+                "valueQuantity": {"value": value, "unit": unit, "system": UCUM_URI,
+                                  "code": ucum}}
+    return {"resourceType": "Observation", "id": "bp", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2026-11-20T09:30:00+08:00",
+            "component": [part("8480-6", sbp), part("8462-4", dbp)]}
+
+
+@pytest.mark.parametrize(("resource", "facts"), [
+    (_bp_panel(24.7, 14.9, "kPa", "kPa"), {"sbp": 185, "dbp": 112}),
+    (_bp_panel(185, 112, "mmHg", "mm[Hg]"), {"sbp": 185, "dbp": 112}),
+    (_obs("8867-4", 72, "beats/min", "{beats}/min"), {"heart_rate": 72}),
+    (_obs("9279-1", 18, "breaths/min", "{breaths}/min"), {"respiratory_rate": 18}),
+    (_obs("8310-5", 310.15, "K", "K"), {"body_temperature": 37.0}),
+    (_obs("2345-7", 0.76, "g/L", "g/L"), {"blood_glucose": 4.2}),
+])
+def test_units_fhir_allows_are_converted(mapping: Mapping, resource: dict[str, Any],
+                                         facts: dict[str, Any]) -> None:
+    mapped = map_resources(mapping, [resource], now=NOW, patient_id="p1")
+    assert mapped.facts == facts and mapped.ignored == ()
+
+
+def test_a_unit_that_is_not_listed_is_reported_not_guessed(mapping: Mapping) -> None:
+    mapped = map_resources(mapping, [_bp_panel(185, 112, "cmHg", "cm[Hg]")], now=NOW)
+    assert mapped.facts == {}
+    assert {(i.reason, i.fact) for i in mapped.ignored} == {
+        ("unit-not-convertible", "sbp"), ("unit-not-convertible", "dbp")}
+
+
+def test_future_and_other_patient_readings_are_reported_with_their_path(
+        mapping: Mapping) -> None:
+    later = _obs("8867-4", 72, "/min", "/min", oid="later", when="2026-11-21T09:30:00+08:00")
+    other = _obs("8867-4", 80, "/min", "/min", oid="other", subject="Patient/p2")
+    mapped = map_resources(mapping, {"observations": {"resourceType": "Bundle",
+                                                      "type": "searchset",
+                                                      "entry": [{"resource": later},
+                                                                {"resource": other}]}},
+                           now=NOW, patient_id="p1")
+    assert mapped.facts == {}
+    found = {(i.reference, i.reason, i.path, i.fact) for i in mapped.ignored}
+    assert found == {
+        ("Observation/later", "future-date", "prefetch.observations.entry[0].resource",
+         "heart_rate"),
+        ("Observation/other", "other-patient", "prefetch.observations.entry[1].resource", None)}
+
+
+def _encounter(klass: str, eid: str = "e1", status: str = "in-progress",
+               subject: str = "Patient/p1", types: list[tuple[str, str]] | None = None,
+               ) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resourceType": "Encounter", "id": eid, "status": status,
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": klass},
+        "subject": {"reference": subject}}
+    if types:
+        out["type"] = [{"coding": [{"system": s, "code": c}]} for s, c in types]
+    return out
+
+
+@pytest.mark.parametrize(("encounters", "encounter_id", "visit", "reason"), [
+    ([_encounter("IMP")], "e1", "inpatient", None),
+    ([_encounter("ACUTE")], None, "inpatient", None),  # a lone Encounter
+    ([_encounter("AMB")], "e1", None, "visit-type-not-coded"),  # first visit or follow-up?
+    ([_encounter("EMER")], "e1", None, "visit-type-not-coded"),
+    ([_encounter("IMP", status="finished")], "e1", None, "status-finished"),
+    ([_encounter("IMP", status="entered-in-error")], "e1", None, "entered-in-error"),
+    ([_encounter("IMP", eid="e2")], "e1", None, "other-encounter"),
+    ([_encounter("IMP", subject="Patient/p2")], "e1", None, "other-patient"),
+    ([_encounter("IMP"), _encounter("AMB", eid="e2")], None, None, "several-encounters"),
+])
+def test_visit_type_comes_from_the_encounter_class_only_when_it_can_tell(
+        mapping: Mapping, encounters: list[dict[str, Any]], encounter_id: str | None,
+        visit: str | None, reason: str | None) -> None:
+    mapped = map_resources(mapping, encounters, now=NOW, patient_id="p1",
+                           encounter_id=encounter_id)
+    assert mapped.facts.get("visit_type") == visit
+    assert {i.reason for i in mapped.ignored} == ({reason} if reason else set())
+
+
+def test_site_encounter_types_win_and_a_disagreement_is_not_used(bundle: Bundle) -> None:
+    text = (ROOT / "service" / "referral_rules_service" / "fhir_mapping.yaml").read_text(
+        encoding="utf-8")
+    text = text.replace('  v3act: {uri: "http://terminology.hl7.org/CodeSystem/v3-ActCode"}',
+                        '  v3act: {uri: "http://terminology.hl7.org/CodeSystem/v3-ActCode"}\n'
+                        '  hisvisit: {uri: "urn:his:visit"}')
+    text = text.replace("  types: {}", '  types: {hisvisit: {"01": first_visit, '
+                                       '"02": follow_up}}')
+    from referral_rules_service.fhir_mapping_model import parse_mapping
+
+    site = parse_mapping(text, "site.yaml", bundle.vocabulary)
+    follow_up = _encounter("AMB", types=[("urn:his:visit", "02")])
+    assert map_resources(site, [follow_up], now=NOW).facts == {"visit_type": "follow_up"}
+    clash = _encounter("IMP", types=[("urn:his:visit", "01")])
+    mapped = map_resources(site, [clash], now=NOW)
+    assert mapped.facts == {} and mapped.ignored[0].reason == "encounter-types-disagree"
+
+
+def test_an_encounter_value_not_in_the_vocabulary_is_a_mapping_error(bundle: Bundle) -> None:
+    from referral_rules_service.fhir_mapping_model import parse_mapping
+
+    text = (ROOT / "service" / "referral_rules_service" / "fhir_mapping.yaml").read_text(
+        encoding="utf-8").replace("IMP: inpatient", "IMP: admitted", 1)
+    with pytest.raises(MappingError, match="'admitted' is not a valid enum value of "
+                                           "'visit_type'"):
+        parse_mapping(text, "site.yaml", bundle.vocabulary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import shutil
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -72,8 +73,8 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, rules: Path,
 
     def client() -> None:
         conn = server.connection()
-        while not stop.is_set():
-            try:
+        try:
+            while not stop.is_set():
                 status, body = server.request("POST", "/v1/decisions", {"facts": HTN_URGENT},
                                               conn=conn)
                 if status != 200:
@@ -84,8 +85,10 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, rules: Path,
                     "decision_id": body["decision_id"], "outcome": "declined"}, conn=conn)
                 if status == 201:
                     acked_feedback.append(body["decision_id"])
-            except (OSError, http.client.HTTPException):
-                return  # the server is gone: whatever was in flight was never acknowledged
+        except (OSError, http.client.HTTPException):
+            pass  # the server is gone: whatever was in flight was never acknowledged
+        finally:
+            conn.close()  # not left to the garbage collector (a ResourceWarning)
 
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
@@ -198,3 +201,68 @@ def test_two_workers_reload_together(tmp_path: Path, rules: Path) -> None:
         assert "referral_decisions_total" in metrics
     finally:
         s.stop()
+
+
+def _reloads_ok(s: Server) -> float:
+    metrics = s.request("GET", "/metrics")[1]
+    for line in str(metrics).splitlines():
+        if line.startswith('referral_reloads_total{result="ok"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_an_api_reload_reloads_each_of_two_workers_once(tmp_path: Path, rules: Path) -> None:
+    """Issue 11 item 8: the worker that took the API call reloaded, then got the broadcast too:
+    generation +2 and a second stall in that worker."""
+    s = Server(tmp_path, rules, workers=2)
+    try:
+        for round_ in (1, 2):
+            _set_version(rules, f"9.0.{round_}")
+            status, body = s.request("POST", "/v1/admin/reload")
+            assert status == 200 and body["generation"] == 1 + round_, body
+            deadline = time.monotonic() + 20
+            while _reloads_ok(s) < 2 * round_ and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(2.0)  # a duplicate reload would arrive in this time
+            assert _reloads_ok(s) == 2 * round_  # two workers, one reload each
+            generations = {s.request("GET", "/readyz")[1]["generation"] for _ in range(40)}
+            assert generations == {1 + round_}
+    finally:
+        s.stop()
+
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split()
+            out |= {int(c) for c in children}
+            todo += [int(c) for c in children]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_kill_9_of_the_supervisor_leaves_no_worker(tmp_path: Path, rules: Path) -> None:
+    """Issue 11 item 9: the workers of a killed supervisor went on serving and held the port."""
+    s = Server(tmp_path, rules, workers=2)
+    workers = _descendants(s.proc.pid)
+    assert len(workers) >= 2
+    assert s.request("POST", "/v1/decisions", {"facts": HTN_URGENT})[0] == 200
+    s.kill9()
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if _alive(p)], "workers outlived their supervisor"
+    with socket.socket() as probe:  # the port is free again: a restart can bind it
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", s.port))

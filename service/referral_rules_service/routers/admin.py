@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from ..deps import ApiKey, Services, get_services
+from ..jsonbody import StrictJsonRoute
 from ..models import Problem, ReloadResult
 from ..reload import reload
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[ApiKey])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[ApiKey],
+                   route_class=StrictJsonRoute)
 
 
 @router.post("/reload", summary="Reload the rulesets from disk", response_model=ReloadResult,

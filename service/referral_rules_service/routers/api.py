@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Path
 from fastapi.responses import JSONResponse, Response
 
 from referral_rules import FactsError, UnknownConditionError
 
-from ..decide import decide_async, fact_problems
+from ..decide import decide_async, fact_problems, facts_message
 from ..deps import ApiKey, Services, get_services
+from ..jsonbody import StrictJsonRoute
 from ..models import (
+    CLOCK_SKEW,
     DecisionRequest,
     DecisionResponse,
     FeedbackRequest,
     Problem,
     RulesetDetail,
     RulesetSummary,
+    instant_issue,
+    parse_instant,
 )
+from ..problems import ProblemError, problem
 from ..rulesets import detail, summary
 from ..store import feedback, now, refusals
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["decisions"])
+router = APIRouter(prefix="/v1", tags=["decisions"], route_class=StrictJsonRoute)
 Svc = Annotated[Services, Depends(get_services)]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
@@ -49,18 +56,28 @@ async def post_decision(body: DecisionRequest, services: Svc) -> Response:
     its citation. Advice for a clinician, never an order. Every decision is audited (no
     patient identifiers: ``patient_id`` is stored only as a keyed hash)."""
     facts = dict(body.facts)
+    limit = services.settings.max_facts
+    if len(facts) > limit:  # before any name is looked at: no suggestion work for a flood
+        return _facts_problem("body.facts", "(record)", "too-many-facts",
+                              f"{len(facts)} facts given; at most {limit} are accepted")
     if "accepts_transfer" in body.model_fields_set:
         if "accepts_transfer" in facts:
             return _facts_problem("body.accepts_transfer", "accepts_transfer", "conflict",
                                   "accepts_transfer is given twice (here and in facts): "
                                   "give it in one place")
         facts["accepts_transfer"] = body.accepts_transfer
+    vocabulary = services.rules.current.bundle.vocabulary
+    if any(name not in vocabulary.facts for name in facts):
+        # unknown names: the library's report (with did-you-mean for each) is CPU work, done
+        # in a worker thread so that other clients are not held up
+        try:
+            await anyio.to_thread.run_sync(vocabulary.validate, facts, limiter=services.cpu)
+        except FactsError as exc:
+            return _invalid_facts(exc)
     try:
         made = await decide_async(services, facts, body.conditions, "api", body.patient_id)
     except FactsError as exc:
-        problems = fact_problems(exc, "body.facts")
-        return JSONResponse({"error": "invalid-facts", "message": str(exc),
-                             "issues": problems}, 422)
+        return _invalid_facts(exc)
     except UnknownConditionError as exc:
         return _facts_problem("body.conditions", exc.name, "unknown-condition", str(exc),
                               exc.suggestion)
@@ -69,11 +86,16 @@ async def post_decision(body: DecisionRequest, services: Svc) -> Response:
                     headers={"X-Decision-Id": made.decision_id})
 
 
+def _invalid_facts(exc: FactsError) -> JSONResponse:
+    issues = fact_problems(exc, "body.facts")
+    return problem(422, "invalid-facts", facts_message(exc), issues)
+
+
 def _facts_problem(path: str, fact: str, code: str, message: str,
                    suggestion: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": "invalid-facts", "message": message, "issues": [
+    return problem(422, "invalid-facts", message, [
         {"path": path, "fact": fact, "code": code, "message": message,
-         "suggestion": suggestion}]}, 422)
+         "suggestion": suggestion}])
 
 
 @router.get("/decisions/{decision_id}", summary="The audit record of a decision",
@@ -99,6 +121,9 @@ def post_feedback(body: FeedbackRequest, services: Svc) -> dict[str, Any]:
     record = services.store.decision(body.decision_id)
     if record is None:
         raise HTTPException(404, "no such decision")
+    wrong = _feedback_problem(body, record)
+    if wrong is not None:
+        raise wrong
     services.store.write(feedback, {
         "received_at": now(), "decision_id": body.decision_id, "service": "api",
         "outcome": body.outcome, "outcome_at": None, "accepted_suggestions": [],
@@ -110,6 +135,27 @@ def post_feedback(body: FeedbackRequest, services: Svc) -> dict[str, Any]:
     if body.outcome == "declined":
         out["refusal"] = store_refusal(services, body.decision_id, "api", body.refusal)
     return out
+
+
+def _feedback_problem(body: FeedbackRequest, record: dict[str, Any]) -> ProblemError | None:
+    """Feedback that cannot be true of this decision (422), or None."""
+    issue: dict[str, str] | None = None
+    if body.refusal is not None and body.outcome != "declined":
+        issue = {"path": "body.refusal", "code": "refusal-without-decline",
+                 "message": "a refusal form belongs to outcome 'declined' only"}
+    elif body.outcome == "declined" and record["direction"] == "stay":
+        issue = {"path": "body.outcome", "code": "no-transfer-advised",
+                 "message": "this decision advised no transfer, so there is none to decline"}
+    elif body.refusal is not None:
+        issue = instant_issue(body.refusal.signed_at, "body.refusal.signed_at")
+        made = datetime.fromisoformat(record["created_at"])
+        if issue is None and parse_instant(body.refusal.signed_at) < made - CLOCK_SKEW:
+            issue = {"path": "body.refusal.signed_at", "code": "signed-before-decision",
+                     "message": "the refusal is dated before the decision it refuses "
+                                f"(made at {made.isoformat()})"}
+    if issue is None:
+        return None
+    return ProblemError(422, "invalid-feedback", issue["message"], [issue])
 
 
 def store_refusal(services: Services, decision_id: str, source: str,

@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path
+import anyio
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from referral_rules import FactsError
 
 from ..cards import REFUSED, cards
-from ..decide import decide, fact_problems
-from ..deps import ApiKey, Services, get_services
-from ..fhir_fetch import FetchError, fetch
+from ..decide import decide_async, fact_problems, facts_message
+from ..deps import ApiKey, Services, get_services, has_api_key
 from ..fhir_map import FhirInputError, Mapping, map_resources
-from ..models import Problem
+from ..jsonbody import StrictJsonRoute
+from ..models import Instant, Problem, instant_issue
+from ..not_used import EXTENSION, as_json, describe
+from ..prefetch import check_id, gather, templates
+from ..problems import ProblemError, problem
 from ..store import feedback, now
 from .api import store_refusal
 
 __all__ = ["SERVICES", "router"]
 
-router = APIRouter(prefix="/cds-services", tags=["CDS Hooks 2.0"])
+router = APIRouter(prefix="/cds-services", tags=["CDS Hooks 2.0"],
+                   route_class=StrictJsonRoute)
 Svc = Annotated[Services, Depends(get_services)]
 
-PREFETCH_KEYS = ("patient", "observations", "conditions")
 SERVICES: dict[str, dict[str, Any]] = {
     "referral-advice": {
         "hook": "patient-view",
@@ -44,23 +48,14 @@ SERVICES: dict[str, dict[str, Any]] = {
 }
 
 
-_LOINC = "http://loinc.org"
-
-
 def observation_codes(mapping: Mapping) -> list[str]:
     """The LOINC codes the mapping reads (values and panels), as FHIR search tokens."""
     keys = set(mapping.observations) | set(mapping.panels)
-    return sorted(f"{system}|{code}" for system, code in keys if system == _LOINC)
+    return sorted(f"{system}|{code}" for system, code in keys if system == "http://loinc.org")
 
 
 def prefetch_templates(mapping: Mapping) -> dict[str, str]:
-    codes = ",".join(observation_codes(mapping))
-    return {
-        "patient": "Patient/{{context.patientId}}",
-        "observations": "Observation?patient={{context.patientId}}&code=" + codes
-                        + "&_sort=-date&_count=500",
-        "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
-    }
+    return templates(mapping)
 
 
 _BP_PANEL = {
@@ -121,7 +116,7 @@ class FeedbackItem(BaseModel):
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[SuggestionRef] = Field(default_factory=list)
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str = Field(max_length=40)
+    outcomeTimestamp: Instant
 
 
 class FeedbackBody(BaseModel):
@@ -147,73 +142,62 @@ def _lang(accept_language: str | None) -> Literal["zh", "en"]:
     return "en" if first.startswith("en") else "zh"
 
 
-def _gather(services: Services, body: CdsRequest, patient_id: str) -> dict[str, Any]:
-    """The prefetched resources, fetching what is missing from the FHIR server (412 when it
-    can be neither)."""
-    prefetch = body.prefetch or {}
-    templates = prefetch_templates(services.mapping)
-    out: dict[str, Any] = {}
-    missing = []
-    for key in PREFETCH_KEYS:
-        if key in prefetch:
-            out[key] = prefetch[key]  # null = the client has no such data
-            continue
-        if not body.fhirServer:
-            missing.append(key)
-            continue
-        query = templates[key].replace("{{context.patientId}}", patient_id)
-        try:
-            out[key] = fetch(body.fhirServer, query, body.fhirAuthorization,
-                             services.settings.fhir_timeout)
-        except FetchError as exc:
-            raise HTTPException(412, f"prefetch '{key}' was not sent and the FHIR server "
-                                     f"could not be queried: {exc}") from exc
-    if missing:
-        raise HTTPException(412, "prefetch " + ", ".join(f"'{k}'" for k in missing)
-                            + " not sent and no fhirServer to fetch it from")
-    return out
-
-
 @router.post("/{service_id}", summary="Call a referral-advice service",
-             responses={400: {"model": Problem}, 404: {"model": Problem},
+             responses={400: {"model": Problem}, 401: {"model": Problem},
+                        404: {"model": Problem},
                         412: {"model": Problem, "description": "Needed data neither "
                               "prefetched nor fetchable"},
                         413: {"model": Problem},
-                        422: {"model": Problem, "description": "Malformed FHIR or facts"}})
-def call_service(service_id: Annotated[str, Path(max_length=100)], body: CdsRequest,
-                 services: Svc,
-                 accept_language: Annotated[str | None, Header()] = None) -> JSONResponse:
+                        422: {"model": Problem, "description": "Malformed FHIR or facts"},
+                        503: {"model": Problem, "description": "The audit could not be "
+                              "stored"}})
+async def call_service(service_id: Annotated[str, Path(max_length=100)], body: CdsRequest,
+                       services: Svc, request: Request,
+                       accept_language: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Builds the patient's facts from ``context`` and ``prefetch`` (FHIR R4) with the
-    mapping, evaluates them, and answers with a card (or none when nothing is advised)."""
+    mapping, evaluates them, and answers with a card: the advice, or, when nothing is advised
+    but some FHIR data could not be used, an info card saying which and why (none when
+    nothing is advised and everything was used). Data that was not prefetched is fetched only
+    for calls with the API key, from an allowlisted ``fhirServer``."""
     spec = SERVICES.get(service_id)
     if spec is None:
         raise HTTPException(404, f"no CDS service {service_id!r}")
     if body.hook != spec["hook"]:
         raise HTTPException(400, f"service {service_id!r} answers the {spec['hook']!r} hook, "
                                  f"not {body.hook!r}")
-    patient_id = body.context.get("patientId")
-    if not isinstance(patient_id, str) or not patient_id:
-        raise HTTPException(400, "context.patientId is required for this hook")
-    resources = _gather(services, body, patient_id)
-    try:
-        mapped = map_resources(services.mapping, resources,
-                               now=datetime.now(ZoneInfo(services.settings.timezone)),
-                               patient_id=patient_id)
+    authenticated = await has_api_key(request)
+    if services.settings.cds_require_auth and not authenticated:
+        raise HTTPException(401, "missing or wrong API key", {"WWW-Authenticate": "ApiKey"})
+    patient_id = check_id(body.context.get("patientId"), "body.context.patientId",
+                          required=True)
+    assert patient_id is not None
+    encounter_id = check_id(body.context.get("encounterId"), "body.context.encounterId",
+                            required=False)
+    resources, notes = await gather(services, body, patient_id, encounter_id,
+                                    authenticated=authenticated)
+    mapper = partial(map_resources, services.mapping, resources,
+                     now=datetime.now(ZoneInfo(services.settings.timezone)),
+                     patient_id=patient_id, encounter_id=encounter_id)
+    try:  # parsing FHIR is CPU work: off the event loop
+        mapped = await anyio.to_thread.run_sync(mapper, limiter=services.cpu)
     except FhirInputError as exc:
-        return JSONResponse({"error": "invalid-fhir", "message": "malformed FHIR resource(s)",
-                             "issues": exc.issues}, 422)
+        return problem(422, "invalid-fhir", "malformed FHIR resource(s)", exc.issues)
     facts: dict[str, Any] = {"care_level": services.settings.care_level, **mapped.facts}
     try:
-        made = decide(services, facts, None, f"cds:{service_id}", patient_id)
+        made = await decide_async(services, facts, None, f"cds:{service_id}", patient_id)
     except FactsError as exc:
         issues = fact_problems(exc, "facts")
         for issue in issues:
             issue["source"] = mapped.sources.get(str(issue["fact"]))
-        return JSONResponse({"error": "invalid-facts", "message": str(exc),
-                             "issues": issues}, 422)
+        return problem(422, "invalid-facts", facts_message(exc), issues)
     lang = _lang(accept_language)
-    not_used = Counter(i.reason for i in mapped.ignored)
-    out = cards(made.decision, made.decision_id, patient_id, lang, dict(sorted(not_used.items())))
+    ignored = [*mapped.ignored, *notes]
+    vocabulary = services.rules.current.bundle.vocabulary
+    extension = {EXTENSION: as_json(ignored)} if ignored else None
+    lines = describe(ignored, vocabulary, lang)
+    if made.decision.direction == "stay" and not mapped.ignored:
+        lines = []  # optional data not sent (the Encounter) alone does not make a card
+    out = cards(made.decision, made.decision_id, patient_id, lang, lines, extension)
     return JSONResponse({"cards": out}, headers={"X-Decision-Id": made.decision_id})
 
 
@@ -225,9 +209,12 @@ def post_feedback(service_id: Annotated[str, Path(max_length=100)], body: Feedba
                   services: Svc) -> dict[str, Any]:
     """Stores each outcome (accepted / overridden). An override with the reason
     ``patient-refused`` creates a refusal record saying a signed refusal form is required.
+    Every item is checked first (a card this service issued; a suggestion of that card; no
+    refusal of advice that recommended no transfer); nothing is stored unless all are valid.
     Answered only after everything is stored."""
     if service_id not in SERVICES:
         raise HTTPException(404, f"no CDS service {service_id!r}")
+    _check_feedback(services, service_id, body)
     refusal_records = []
     for item in body.feedback:
         reason = item.overrideReason.reason if item.overrideReason else None
@@ -245,3 +232,35 @@ def post_feedback(service_id: Annotated[str, Path(max_length=100)], body: Feedba
                                                  None))
     return {"stored": len(body.feedback), "refusals": refusal_records,
             "id": str(uuid.uuid4())}
+
+
+def _check_feedback(services: Services, service_id: str, body: FeedbackBody) -> None:
+    """404 for a card this service never issued, 422 for feedback that cannot be true of it."""
+    unknown: list[dict[str, Any]] = []
+    wrong: list[dict[str, Any]] = []
+    for i, item in enumerate(body.feedback):
+        where = f"body.feedback[{i}]"
+        record = services.store.decision(item.card)
+        if record is None or record["source"] != f"cds:{service_id}":
+            unknown.append({"path": f"{where}.card", "code": "unknown-card",
+                            "message": "no card with this uuid was issued by this service"})
+            continue
+        late = instant_issue(item.outcomeTimestamp, f"{where}.outcomeTimestamp")
+        if late is not None:
+            wrong.append(late)
+        for j, suggestion in enumerate(item.acceptedSuggestions):
+            if suggestion.id != f"{item.card}-referral":
+                wrong.append({"path": f"{where}.acceptedSuggestions[{j}].id",
+                              "code": "unknown-suggestion",
+                              "message": "this card has no suggestion with this uuid"})
+        reason = item.overrideReason.reason if item.overrideReason else None
+        if reason is not None and reason.code == REFUSED and record["direction"] == "stay":
+            wrong.append({"path": f"{where}.overrideReason.reason.code",
+                          "code": "no-transfer-advised",
+                          "message": "this card advised no transfer, so none can be refused"})
+    if unknown:
+        raise ProblemError(404, "not-found", "feedback on a card this service did not issue; "
+                           "nothing was stored", unknown + wrong)
+    if wrong:
+        raise ProblemError(422, "invalid-feedback", "feedback that does not fit its card; "
+                           "nothing was stored", wrong)

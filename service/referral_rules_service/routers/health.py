@@ -8,16 +8,18 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from ..deps import Services, get_services
+from ..jsonbody import StrictJsonRoute
 from ..metrics import CONTENT_TYPE_LATEST
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 Svc = Annotated[Services, Depends(get_services)]
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    # async: answered on the event loop, never queued behind the thread pool
     return {"status": "ok"}
 
 
