@@ -103,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("serve", help="run the HTTP service (REST API and CDS Hooks 2.0)",
                        description="Run the FastAPI service under uvicorn. Every option can also "
                                    "be set in the environment (REFERRAL_RULES_<OPTION>).")
-    v.add_argument("--rules", help="rules directory (env REFERRAL_RULES_RULES; default rulesets)")
+    v.add_argument("--rules", help="rules directory (env REFERRAL_RULES_RULES; default: the "
+                                   "bundled rulesets)")
     v.add_argument("--host", help="bind address (env REFERRAL_RULES_HOST; default 127.0.0.1)")
     v.add_argument("--port", type=int, help="port (env REFERRAL_RULES_PORT; default 8000)")
     v.add_argument("--workers", type=int, help="worker processes (env REFERRAL_RULES_WORKERS; "
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if getattr(args, "rules", "") is None:
+    if getattr(args, "rules", "") is None and args.command != "serve":  # serve: its settings
         args.rules = str(bundled_rulesets())
     colour = stdout.isatty() and "NO_COLOR" not in os.environ
     out, err = _Out(stdout, colour), _Out(stderr, colour and stderr.isatty())

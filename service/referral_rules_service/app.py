@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from referral_rules import __version__
+from referral_rules import __version__, bundled_rulesets
 
 from .deps import Services
 from .docs_ui import add_docs
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rules = Rules(settings.rules, settings.backend)
+        rules = Rules(settings.rules or str(bundled_rulesets()), settings.backend)
         store = Store(settings.database_url, settings.sqlite_synchronous)
         mapping = load_mapping(settings.fhir_mapping or None,
                                vocabulary=rules.current.bundle.vocabulary)

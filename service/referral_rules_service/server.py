@@ -72,7 +72,7 @@ def serve(options: Mapping[str, Any], errors: IO[str] | None = None) -> int:
         errors.write(f"invalid setting: {exc}\n")
         return 2
     try:
-        load_rulesets(settings.rules)  # fail before binding, with file:line:column problems
+        load_rulesets(settings.rules or None)  # fail before binding, at file:line:column
     except RulesetError as exc:
         for issue in exc.issues:
             errors.write(f"{issue}\n")

@@ -19,7 +19,8 @@ ENV_PREFIX = "REFERRAL_RULES_"
 class Settings:
     """Everything the service can be told. Each field ``x`` is also ``REFERRAL_RULES_X``."""
 
-    rules: str = "rulesets"
+    #: the rules directory; empty: the rulesets bundled with the package
+    rules: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

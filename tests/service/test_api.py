@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,8 +250,8 @@ def test_reload_rejects_a_broken_ruleset_and_keeps_serving(tmp_path: Path) -> No
             i["text"] for i in issues]
         assert all(i["line"] > 0 and i["column"] > 0 for i in issues)
         assert c.post("/v1/decisions", json={"facts": HTN_URGENT}).json()["direction"] == "up"
-        path.write_text(text.replace('version: "1.0.0"', 'version: "9.0.0"', 1),
-                        encoding="utf-8")
+        path.write_text(re.sub(r'^version: "[^"]*"', 'version: "9.0.0"', text, count=1,
+                               flags=re.M), encoding="utf-8")
         r = c.post("/v1/admin/reload", headers={"X-API-Key": KEY})
         assert r.status_code == 200, r.text
         versions = {x["id"]: x["version"] for x in r.json()["rulesets"]}
