@@ -1,8 +1,10 @@
 """CDS Hooks 2.0 cards from a decision: summary, indicator, source, detail, suggestion.
 
-No card when nothing is advised (direction ``stay``) and all the FHIR data were used; when some
-were left out, an ``info`` card says which and why, so dropped data never looks like "no
-advice". The card's uuid is the decision's audit id, so feedback on the card finds the decision.
+The detail renders the library's presentation model (``referral_rules.present``: the same
+sections, wording and order as ``Decision.explain``) as markdown; possible emergencies come first.
+One card per decision; none only when nothing is advised, no emergency is left open and every
+FHIR datum was used: dropped data or an open emergency never looks like "no advice". The card's
+uuid is the decision's audit id, so feedback on the card finds the decision.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from referral_rules import Decision
+from referral_rules.present import Presentation, Section, present
 
-__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "REFUSED", "cards", "info_card"]
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "REFUSED", "cards", "detail", "summary"]
 
 Lang = Literal["zh", "en"]
 
@@ -28,111 +31,103 @@ OVERRIDE_REASONS: list[dict[str, Any]] = [
 
 _INDICATOR = {"emergency": "critical", "urgent": "warning"}
 _PRIORITY = {"emergency": "stat", "urgent": "urgent"}
+_SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
+_MANY = 12  # items of a long list shown before "and N more"
 _LEVEL = {"zh": {"primary": "基层医疗卫生机构", "secondary": "二级医院", "tertiary": "三级医院"},
           "en": {"primary": "primary care", "secondary": "a secondary hospital",
                  "tertiary": "a tertiary hospital"}}
 _URGENCY = {"zh": {"emergency": "紧急", "urgent": "尽快", "routine": "常规"},
             "en": {"emergency": "Emergency", "urgent": "Urgent", "routine": "Routine"}}
+_WORDS = {
+    "zh": {"declined": "患者拒绝：", "advise": "建议", "to": "至", "sep": "：", "list": "、",
+           "possible": "可能的急危重症，请核实", "checks": "（转出前确认 {n} 项）",
+           "more": "（另有 {n} 项）", "no_transfer": "根据已采用的数据未建议转诊",
+           "not_used": "部分 FHIR 数据未被采用，请查看详情", "fhir": "未采用的 FHIR 数据"},
+    "en": {"declined": "", "advise": "", "to": " to ", "sep": ": ", "list": ", ",
+           "possible": "Possible emergency, check", "checks": " ({n} checks before transfer)",
+           "more": " (and {n} more)", "no_transfer": "No transfer advised from the data used",
+           "not_used": "some FHIR data were not used (see details)",
+           "fhir": "FHIR data not used"},
+}
 
 
 def _headline(d: Decision, lang: Lang) -> str:
     level = _LEVEL[lang].get(d.target_level or "", "")
-    urgency = _URGENCY[lang].get(d.urgency or "routine", "")
+    # urgency belongs to up-transfers; a down-transfer has none
+    urgency = _URGENCY[lang].get(d.urgency or "routine", "") if d.direction == "up" else ""
     declined = d.refusal.status == "required_now"
     if lang == "zh":
         verb = "上转" if d.direction == "up" else "下转"
         text = f"{urgency}{verb}至{level}" if level else f"{urgency}{verb}"
         return ("患者拒绝：" if declined else "建议") + text
     verb = "transfer up" if d.direction == "up" else "transfer down"
-    text = f"{urgency} {verb}" + (f" to {level}" if level else "")
+    text = (f"{urgency} {verb}" if urgency else verb) + (f" to {level}" if level else "")
+    text = text[0].upper() + text[1:]
     return text + (" advised; patient declines" if declined else " advised")
 
 
-def summary(d: Decision, lang: Lang) -> str:
-    """One line under 140 characters: what is advised and the first criterion."""
-    head = _headline(d, lang)
-    first = d.fired[0].title.zh if lang == "zh" else d.fired[0].title.en
-    sep = "：" if lang == "zh" else ": "
-    text = head + sep + first
-    if len(text) > 139:
-        text = text[:138].rstrip() + "…"
-    return text
+def _cut(text: str) -> str:
+    return text if len(text) <= _SUMMARY_MAX else text[:_SUMMARY_MAX - 1].rstrip() + "…"
 
 
-def detail(d: Decision, lang: Lang, not_used: list[str] | None = None) -> str:
-    """Markdown: the criteria that fired with their sources, records to send, refusal."""
-    zh = lang == "zh"
-    out = [f"**{_headline(d, lang)}**", ""]
-    out.append("**触发的标准**" if zh else "**Criteria met**")
-    for rule in d.fired:
-        title = rule.title.zh if zh else rule.title.en
-        cites = "; ".join(f"{c.title} {c.clause}" for c in rule.citations)
-        out.append(f"- {title} (`{rule.id}`) — {cites}")
-    if d.records:
-        out += ["", "**需随转诊提供的资料**" if zh else "**Records to send**"]
-        for rec in d.records:
-            later = ("（急诊可事后补交）" if zh else " (may follow later in an emergency)") \
-                if rec.deferrable else ""
-            out.append(f"- {rec.title.zh if zh else rec.title.en}{later}")
-    if d.refusal.status != "not_applicable":
-        out += ["", "**拒绝转诊**" if zh else "**If the patient declines**"]
-        labels = [(v.zh if zh else v.en) for v in d.refusal.capture_labels.values()]
-        if zh:
-            out.append(("患者已拒绝：" if d.refusal.status == "required_now" else
-                        "如患者或家属拒绝转诊，") + "须签署拒绝转诊书并存入病历，内容："
-                       + "、".join(labels))
-        else:
-            out.append(("The patient declines: " if d.refusal.status == "required_now" else
-                        "If the patient or family declines, ") + "a signed refusal kept in the "
-                       "chart is required, capturing: " + ", ".join(labels))
-    if d.missing_facts:
-        out += ["", "**缺少的资料（可能改变建议）**" if zh else
-                "**Missing facts that could change this advice**"]
-        labels = [m.label.zh if zh else m.label.en for m in d.missing_facts]
-        more = len(labels) - 12
-        text = ("、" if zh else ", ").join(labels[:12])
-        if more > 0:
-            text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
-        out.append(text)
-    out += _not_used(not_used, lang)
-    out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
-    return "\n".join(out)
+def summary(d: Decision, lang: Lang, dropped: bool = False) -> str:
+    """One line under 140 characters: what is advised and why, or the emergency to rule out."""
+    w = _WORDS[lang]
+    if d.direction == "stay":
+        tail = (("；" if lang == "zh" else "; ") + w["not_used"]) if dropped else ""
+        if d.possible_emergencies:  # the dropped-data note must survive the cut
+            first = d.possible_emergencies[0]
+            title = first.title.zh if lang == "zh" else first.title.en
+            return _cut(f"{w['possible']}{w['sep']}{title}"[:_SUMMARY_MAX - len(tail)] + tail)
+        return _cut(w["no_transfer"] + tail)
+    first_rule = d.fired[0].title.zh if lang == "zh" else d.fired[0].title.en
+    checks = w["checks"].format(n=len(d.confirm_before_transfer)) \
+        if d.confirm_before_transfer else ""
+    return _cut(_headline(d, lang) + checks + w["sep"] + first_rule)
 
 
-def _missing(d: Decision, lang: Lang) -> list[str]:
-    """The first missing facts, in the library's order (it ranks them), as in ``detail``."""
-    if not d.missing_facts:
-        return []
-    zh = lang == "zh"
-    labels = [m.label.zh if zh else m.label.en for m in d.missing_facts]
-    more = len(labels) - 12
-    text = ("、" if zh else ", ").join(labels[:12])
-    if more > 0:
-        text += f"（另有 {more} 项）" if zh else f" (and {more} more)"
-    return ["", "**缺少的资料（可能改变建议）**" if zh else
-            "**Missing facts that could change this advice**", text]
+def _section(s: Section, lang: Lang) -> list[str]:
+    w = _WORDS[lang]
+    out = ["", f"**{s.title}**"]
+    if s.key == "refusal":
+        return [*out, s.lines[0].text]
+    shown = s.lines[:_MANY] if s.key in ("missing", "confirm") else s.lines
+    group = None
+    for line in shown:
+        if line.group is not None and line.group != group:
+            out.append(f"- _{line.group}_")
+            group = line.group
+        indent = "  " if line.group is not None else ""
+        code = f" (`{line.code}`)" if line.code and s.key not in ("records", "advice", "notes",
+                                                                   "not_assessed") else ""
+        details = f" — {'; '.join(line.details)}" if line.details else ""
+        out.append(f"{indent}- {line.text}{code}{details}")
+    if len(s.lines) > len(shown):
+        out.append(w["more"].format(n=len(s.lines) - len(shown)).strip())
+    return out
 
 
-def _not_used(lines: list[str] | None, lang: Lang) -> list[str]:
-    if not lines:
-        return []
-    head = "**未采用的 FHIR 数据**" if lang == "zh" else "**FHIR data not used**"
-    return ["", head, *(f"- {line}" for line in lines)]
-
-
-def info_card(d: Decision, decision_id: str, lang: Lang,
-              not_used: list[str]) -> dict[str, Any]:
-    """Nothing advised, but some FHIR data were left out: say so, and what and why."""
-    zh = lang == "zh"
-    summary = ("根据已采用的数据未建议转诊；部分 FHIR 数据未被采用，请查看详情" if zh else
-               "No transfer advised from the data used; some FHIR data were not used (see "
-               "details)")
-    out = ["**根据已采用的数据，未建议转诊**" if zh else
-           "**No transfer advised from the data that could be used**"]
-    out += _missing(d, lang) + _not_used(not_used, lang)
-    out += ["", f"_{d.disclaimer.zh if zh else d.disclaimer.en}_"]
-    return {"uuid": decision_id, "summary": summary, "indicator": "info",
-            "detail": "\n".join(out), "source": {"label": "referral-rules"}}
+def detail(d: Decision, lang: Lang, not_used: list[str] | None = None,
+           p: Presentation | None = None) -> str:
+    """Markdown of the presentation: possible emergencies first, then the advice and why."""
+    p = p or present(d, lang)
+    out: list[str] = []
+    for s in p.sections:
+        if s.key == "possible_emergencies":  # first, before the advice itself
+            block = _section(s, lang)
+            out += [f"⚠️ {block[1]}", *block[2:], ""]
+    if d.direction != "stay":
+        out.append(f"**{_headline(d, lang)}**")
+    else:
+        out.append(f"**{p.headline}**")
+    out += [f"{label}{_WORDS[lang]['sep']}{value}" for label, value in p.facts]
+    for s in p.sections:
+        if s.key not in ("possible_emergencies", "notes"):
+            out += _section(s, lang)
+    if not_used:
+        out += ["", f"**{_WORDS[lang]['fhir']}**", *(f"- {line}" for line in not_used)]
+    out += ["", f"_{p.disclaimer}_"]
+    return "\n".join(out).strip("\n")
 
 
 def service_request(d: Decision, patient_id: str | None, lang: Lang) -> dict[str, Any]:
@@ -156,36 +151,41 @@ def service_request(d: Decision, patient_id: str | None, lang: Lang) -> dict[str
     return resource
 
 
+def _indicator(d: Decision) -> str:
+    indicator = _INDICATOR.get(d.urgency or "", "info") if d.direction == "up" else "info"
+    if d.possible_emergencies and indicator == "info":
+        return "warning"  # an emergency that cannot be ruled out is never just information
+    return indicator
+
+
 def cards(d: Decision, decision_id: str, patient_id: str | None, lang: Lang,
           not_used: list[str] | None = None,
           extension: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The cards for one decision: one card; none when nothing is advised and every FHIR
-    datum was used. ``not_used``: lines saying what was left out and why; ``extension``: the
-    card's ``extension`` (the same as data)."""
-    if d.direction == "stay":
-        if not not_used:
-            return []
-        info = info_card(d, decision_id, lang, not_used)
-        if extension:
-            info["extension"] = extension
-        return [info]
-    first = d.fired[0].citations[0] if d.fired and d.fired[0].citations else None
+    """The cards for one decision: one card; none only when nothing is advised, no emergency is
+    left open and every FHIR datum was used. ``not_used``: lines saying what was left out and
+    why; ``extension``: the card's ``extension`` (the same as data)."""
+    if d.direction == "stay" and not d.possible_emergencies and not not_used:
+        return []
+    p = present(d, lang)
+    first = (d.fired[0].citations[0] if d.fired and d.fired[0].citations else
+             d.possible_emergencies[0].citations[0]
+             if d.possible_emergencies and d.possible_emergencies[0].citations else None)
     source: dict[str, Any] = {"label": f"{first.title} {first.clause}" if first else
                               "referral-rules"}
     if first is not None and first.url:
         source["url"] = first.url
     card: dict[str, Any] = {
         "uuid": decision_id,
-        "summary": summary(d, lang),
-        "indicator": _INDICATOR.get(d.urgency or "", "info"),
-        "detail": detail(d, lang, not_used),
+        "summary": summary(d, lang, bool(not_used)),
+        "indicator": _indicator(d),
+        "detail": detail(d, lang, not_used, p),
         "source": source,
-        "selectionBehavior": "at-most-one",
         "overrideReasons": OVERRIDE_REASONS,
     }
     if extension:
         card["extension"] = extension
-    if d.refusal.status != "required_now":
+    if d.direction != "stay" and d.refusal.status != "required_now":
+        card["selectionBehavior"] = "at-most-one"
         card["suggestions"] = [{
             "label": "创建转诊申请" if lang == "zh" else "Create the referral request",
             "uuid": f"{decision_id}-referral",
@@ -195,6 +195,4 @@ def cards(d: Decision, decision_id: str, patient_id: str | None, lang: Lang,
                          "Referral request (draft, for the clinician to sign)",
                          "resource": service_request(d, patient_id, lang)}],
         }]
-    else:
-        card.pop("selectionBehavior")
     return [card]

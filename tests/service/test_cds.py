@@ -95,6 +95,8 @@ def test_card_matches_the_decision(client: TestClient, bundle: Bundle) -> None:
     assert decision.direction == "up"
     assert card["uuid"] == r.headers["X-Decision-Id"]
     indicator = {"emergency": "critical", "urgent": "warning"}.get(decision.urgency or "", "info")
+    if decision.possible_emergencies and indicator == "info":
+        indicator = "warning"  # an emergency that cannot be ruled out is never just information
     assert card["indicator"] == indicator
     first = decision.fired[0].citations[0]
     assert card["source"]["label"] == f"{first.title} {first.clause}"
@@ -279,7 +281,9 @@ def test_dropped_data_is_an_info_card_never_an_empty_answer(client: TestClient,
                     headers={"Accept-Language": "en"})
     assert r.status_code == 200, r.text
     (card,) = r.json()["cards"]
-    assert card["indicator"] == "info" and card["uuid"] == r.headers["X-Decision-Id"]
+    # a hypertensive patient whose BP was dropped: the hypertension emergencies stay open
+    assert card["indicator"] == "warning" and card["uuid"] == r.headers["X-Decision-Id"]
+    assert card["summary"].startswith("Possible emergency")
     assert "some FHIR data were not used" in card["summary"] and len(card["summary"]) < 140
     assert said in card["detail"] and "(LOINC 8" in card["detail"]  # the panel or a part
     items = card["extension"]["org.referral-rules.fhir-not-used"]["items"]
@@ -401,3 +405,46 @@ def test_refusing_an_info_card_is_422(client: TestClient) -> None:
     assert r.json()["issues"][0]["code"] == "no-transfer-advised"
     record = client.get(f"/v1/decisions/{card['uuid']}", headers={"X-API-Key": KEY}).json()
     assert record["refusals"] == [] and record["feedback"] == []
+
+
+def test_an_open_emergency_is_a_warning_card_even_when_nothing_is_advised(
+        client: TestClient) -> None:
+    """Issue 10 item 4: a hypertensive patient with a normal reading and nothing else recorded:
+    no transfer, but the hypertension emergencies cannot be ruled out — a card, at least
+    warning, the possible emergencies first, no referral suggestion."""
+    prefetch = hypertensive("pat-w", 132, 84)
+    r = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-w"),
+                    headers={"Accept-Language": "en"})
+    (card,) = r.json()["cards"]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Possible emergency, check:") and len(card["summary"]) < 140
+    assert card["detail"].startswith("⚠️ **Possible emergency")
+    assert "HTN-E1-CONSCIOUSNESS" in card["detail"].split("**", 3)[2]  # inside the first block
+    assert "suggestions" not in card and "selectionBehavior" not in card
+    zh = client.post("/cds-services/referral-advice", json=build(prefetch, "pat-w")).json()
+    assert zh["cards"][0]["summary"].startswith("可能的急危重症")
+
+
+def test_card_detail_renders_the_presentation_model(bundle: Bundle) -> None:
+    """One presentation model (issue 12): every section explain prints is in the card, in the
+    same order, with the same titles; a long checklist is cut with "and N more"."""
+    from referral_rules.present import present
+
+    engine = Engine(bundle, "python")
+    decision = engine.evaluate({
+        "care_level": "secondary", "visit_type": "inpatient", "known_diabetes": True,
+        "dm_diagnosis_established": True, "dm_treatment_plan_set": True,
+        "dm_glucose_stable": True, "dm_complications_stable": True, "blood_glucose": 7.8,
+        "hba1c_mmol_mol": 50, "sex": "male"})
+    assert decision.direction == "down" and len(decision.confirm_before_transfer) > 12
+    (card,) = cards(decision, "d-1", None, "en")
+    text = card["detail"]
+    titles = [s.title for s in present(decision, "en").sections if s.key != "notes"]
+    positions = [text.index(f"**{t}**") for t in titles]
+    assert positions == sorted(positions)
+    assert f"(and {len(decision.confirm_before_transfer) - 12} more)" in text
+    assert "Worked out from recorded facts" in text and "hba1c" in text
+    assert "consortium's partner institution" in text
+    assert card["summary"].startswith("Transfer down to primary care advised (")
+    assert card["indicator"] == "warning"  # open emergencies (DM-E1 …) are listed first
+    assert text.index("Possible emergency") < text.index("Confirm before transfer")
