@@ -80,6 +80,9 @@ class ObservationSpec(_Strict):
     values: dict[str, dict[str, bool | int | float | str]] | None = Field(None, min_length=1)
     decimals: int | None = Field(None, ge=0, le=6)
     max_age_days: int = Field(ge=0, le=36500)
+    per_reference_high: bool = Field(
+        False, description="The fact is the value divided by the reading's upper reference "
+                           "limit (referenceRange.high), both converted by `units` first")
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -163,6 +166,7 @@ class ObservationRule:
     values: dict[tuple[str, str], Any] | None  # (system uri, code) -> fact value
     decimals: int | None
     max_age_days: int
+    per_reference_high: bool = False
 
     def read(self, elem: Reading) -> tuple[Any, str | None]:
         """The fact value of one reading, or None and the reason there is none."""
@@ -189,10 +193,31 @@ class ObservationRule:
             value = unit.convert(q.value)
         except ArithmeticError:
             return None, "unit-not-convertible"
+        if self.per_reference_high:
+            high = self.reference_high(elem)
+            if high is None:
+                return None, "no-reference-high"
+            value = value / high
         if self.decimals is None or value.adjusted() > 20:  # absurd: left to the range check
             return float(value), None
         rounded = value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
         return (int(rounded) if self.decimals == 0 else float(rounded)), None
+
+    def reference_high(self, elem: Reading) -> Decimal | None:
+        """The reading's upper reference limit in the rule's unit (first range with a high)."""
+        for rng in elem.referenceRange or []:
+            high = rng.high
+            if high is None or high.value is None or high.comparator is not None:
+                continue
+            unit = self.unit(high)
+            if unit is None:
+                return None
+            try:
+                value = unit.convert(high.value)
+            except ArithmeticError:
+                return None
+            return value if value > 0 else None
+        return None
 
     def unit(self, q: Quantity) -> UnitRule | None:
         """The unit of a Quantity: by its UCUM code if it has one, else by the written unit."""
@@ -439,7 +464,11 @@ class _Checker:
                     self.value((*path, "values", alias, code), fact, value)
                     if sys is not None:
                         values[(sys.uri, code.strip())] = value
-        return ObservationRule(fact, units, values, spec.decimals, spec.max_age_days)
+        if spec.per_reference_high and spec.units is None:
+            self.issue((*path, "per_reference_high"),
+                       "per_reference_high needs 'units' (a measured number)", "schema")
+        return ObservationRule(fact, units, values, spec.decimals, spec.max_age_days,
+                               spec.per_reference_high)
 
     def unit(self, path: tuple[str | int, ...], spec: UnitSpec) -> UnitRule:
         ucum = [spec.ucum] if isinstance(spec.ucum, str) else (spec.ucum or [])

@@ -40,6 +40,8 @@ _REASONS: dict[str, tuple[str, str]] = {
     "value-type": ("数值类型不符", "value of an unexpected type"),
     "comparator": ("不是精确值（如 > 60）", "not an exact value (such as > 60)"),
     "unit-not-convertible": ("单位无法换算", "unit not convertible"),
+    "no-reference-high": ("没有参考值上限（无法换算为参考上限的倍数）",
+                          "no upper reference limit (the multiple of it cannot be worked out)"),
     "value-not-mapped": ("编码值无法映射", "coded value not mapped"),
     "partial-birth-date": ("出生日期不完整", "birth date without a day"),
     "other-patient": ("属于其他患者", "about another patient"),

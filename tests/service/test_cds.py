@@ -448,3 +448,4 @@ def test_card_detail_renders_the_presentation_model(bundle: Bundle) -> None:
     assert card["summary"].startswith("Transfer down to primary care advised (")
     assert card["indicator"] == "warning"  # open emergencies (DM-E1 …) are listed first
     assert text.index("Possible emergency") < text.index("Confirm before transfer")
+

@@ -25,6 +25,8 @@ from referral_rules_service.fhir_map import (
     map_resources,
 )
 
+from . import fhir_build as fhir
+
 ROOT = Path(__file__).resolve().parents[2]
 OWN = Path(__file__).resolve().parent / "fhir"
 INTEROP = ROOT.parent / "shared" / "interop"
@@ -71,7 +73,8 @@ def test_visit_gives_exactly_these_facts(mapping: Mapping) -> None:
         "age": 64, "sex": "female", "sbp": 168, "dbp": 98, "heart_rate": 104,
         "respiratory_rate": 22, "body_temperature": 37.8, "spo2": 93, "blood_glucose": 12.8,
         "fasting_glucose": 7.8, "urine_ketones_plus": 2, "venous_ph": 7.28,
-        "serum_bicarbonate": 17.0, "has_hypertension": True,
+        "serum_bicarbonate": 17.0, "has_hypertension": True, "hba1c": 8.1,
+        "serum_potassium": 3.1,
     }
 
 
@@ -127,9 +130,9 @@ def test_conditions_only_count_when_active_and_confirmed(mapping: Mapping) -> No
 
 def test_known_but_unmapped_and_unknown_codes_are_reported(mapping: Mapping) -> None:
     reasons = {(i.reference, i.reason) for i in visit(mapping).ignored}
-    assert {("Observation/egfr", "not-mapped"), ("Observation/k", "not-mapped"),
-            ("Observation/hba1c", "not-mapped"), ("Observation/poct-local", "unknown-code"),
+    assert {("Observation/egfr", "comparator"), ("Observation/poct-local", "unknown-code"),
             ("OperationOutcome/search-warning", "unsupported-type")} <= reasons
+    assert not {r for r in reasons if r[0] in ("Observation/k", "Observation/hba1c")}
 
 
 def test_facts_are_valid_for_the_engine(mapping: Mapping, bundle: Bundle,
@@ -384,8 +387,8 @@ def test_report_members_take_the_panel_time_and_units_without_code(
     ghp = example("fhir-r4/core-4.0.1/diagnosticreport-example-ghp.json")
     now = at("2015-08-16T12:00:00+00:00")
     mapped = map_resources(mapping, [ghp], now=now)
-    assert mapped.facts == {"blood_glucose": 7.4, "serum_bicarbonate": 26.0}
-    assert Ignored("Observation/o2", "not-mapped", f"{LOINC}|2823-3") in mapped.ignored
+    assert mapped.facts == {"blood_glucose": 7.4, "serum_bicarbonate": 26.0,
+                            "serum_potassium": 4.2}
     assert map_resources(lab_mapping, [ghp], now=now).facts == {"potassium": 4.2}
 
 
@@ -400,11 +403,15 @@ def test_spo2_is_95_not_the_oxygen_flow_6(mapping: Mapping) -> None:
 
 @official
 def test_egfr_comparator(mapping: Mapping, lab_mapping: Mapping) -> None:
-    """eGFR has no fact in facts.yaml (reported as not-mapped); mapped, "> 60" is still not 60."""
+    """The R4 eGFR example: the MDRD panel code (33914-3) carries no value of its own and its
+    values are race-specific components (not used, said so); "> 60" is still not 60."""
     egfr = example("fhir-r4/core-4.0.1/observation-example-f205-egfr.json")
     now = at("2013-04-04T18:00:00+01:00")  # the example has only `issued`
-    assert map_resources(mapping, [egfr], now=now).ignored == (
-        Ignored("Observation/f205", "not-mapped", f"{LOINC}|33914-3"),)
+    mapped_own = map_resources(mapping, [egfr], now=now)
+    assert mapped_own.facts == {}
+    assert {(i.reason, i.code) for i in mapped_own.ignored} == {
+        ("no-value", f"{LOINC}|33914-3"), ("not-mapped", f"{LOINC}|48642-3"),
+        ("not-mapped", f"{LOINC}|48643-1")}
     mapped = map_resources(lab_mapping, [egfr], now=now)
     assert mapped.facts == {}
     assert Ignored("Observation/f205", "comparator", f"{LOINC}|48643-1") in mapped.ignored
@@ -631,3 +638,50 @@ def test_an_encounter_value_not_in_the_vocabulary_is_a_mapping_error(bundle: Bun
     with pytest.raises(MappingError, match="'admitted' is not a valid enum value of "
                                            "'visit_type'"):
         parse_mapping(text, "site.yaml", bundle.vocabulary)
+
+
+# --- laboratory facts (issue 10 item 6) -----------------------------------------------------
+
+def _troponin(value: float, unit: str, ucum: str, high: float | None, high_ucum: str,
+              code: str = "89579-7") -> dict[str, Any]:
+    obs = fhir.quantity(code, value, unit, ucum, oid="trop")
+    if high is not None:
+        obs["referenceRange"] = [{"high": {"value": high, "unit": high_ucum,
+                                           "system": "http://unitsofmeasure.org",
+                                           "code": high_ucum}}]
+    return obs
+
+
+@pytest.mark.parametrize(("value", "unit", "high", "high_unit", "ratio"), [
+    (42.0, "ng/L", 14.0, "ng/L", 3.0),            # hs-cTnT three times its 99th percentile
+    (0.03, "ng/mL", 40.0, "ng/L", 0.75),          # value in ng/mL, limit in ng/L
+    (26.0, "pg/mL", 26.0, "pg/mL", 1.0),          # exactly at the limit
+])
+def test_troponin_is_read_as_a_multiple_of_its_upper_reference_limit(
+        mapping: Mapping, value: float, unit: str, high: float, high_unit: str,
+        ratio: float) -> None:
+    mapped = map_resources(mapping, [_troponin(value, unit, unit, high, high_unit)],
+                           now=datetime.now(UTC))
+    assert mapped.facts == {"troponin_ratio_url": ratio}
+
+
+def test_troponin_without_a_reference_limit_is_not_used_and_says_why(mapping: Mapping) -> None:
+    mapped = map_resources(mapping, [_troponin(42.0, "ng/L", "ng/L", None, "ng/L")],
+                           now=datetime.now(UTC))
+    assert mapped.facts == {}
+    assert [(i.reference, i.reason) for i in mapped.ignored] == [
+        ("Observation/trop", "no-reference-high")]
+
+
+def test_hba1c_potassium_and_egfr_are_mapped(mapping: Mapping, bundle: Bundle) -> None:
+    resources = [fhir.quantity("4548-4", 7.9, "%", "%", oid="a1c"),
+                 fhir.quantity("59261-8", 64, "mmol/mol", "mmol/mol", oid="ifcc"),
+                 fhir.quantity("2823-3", 3.3, "mEq/L", "meq/L", oid="k"),
+                 fhir.quantity("98979-8", 48, "mL/min/1.73m2", "mL/min/{1.73_m2}", oid="gfr")]
+    mapped = map_resources(mapping, resources, now=datetime.now(UTC))
+    assert mapped.facts == {"hba1c": 7.9, "hba1c_mmol_mol": 64, "serum_potassium": 3.3,
+                            "egfr": 48}
+    decision = Engine(bundle, "python").evaluate(
+        {"care_level": "primary", "known_diabetes": True, "dm_treatment_months": 6,
+         **mapped.facts})
+    assert "DM-U6-NOT-AT-TARGET" in decision.fired_ids  # HbA1c 7.9 % is not at target
