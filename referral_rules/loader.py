@@ -41,7 +41,8 @@ from .model import (
     VocabularyFile,
 )
 
-__all__ = ["LoadedFile", "Sources", "read_directory", "read_file", "salvage"]
+__all__ = ["LoadedFile", "SourceMap", "Sources", "load_yaml", "read_directory", "read_file",
+           "salvage"]
 
 M = TypeVar("M", bound=BaseModel)
 VOCABULARY = "facts.yaml"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from referral_rules import RulesetError, load_rulesets
-from referral_rules._sourcemap import load_yaml
+from referral_rules.loader import load_yaml
 from referral_rules.errors import Issue
 
 from .conftest import RULES

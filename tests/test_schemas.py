@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from referral_rules import Engine
-from referral_rules._sourcemap import load_yaml
+from referral_rules.loader import load_yaml
 from referral_rules.synthetic import patients
 
 from .conftest import ROOT, RULES

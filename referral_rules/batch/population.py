@@ -38,9 +38,10 @@ from numpy.typing import NDArray
 
 from ..ir import Bundle
 from ..link import load_rulesets
-from ._population_model import CONDITIONS, ENUMS, TRANSFERS, Sim, simulate
+from ._population_model import ASSESSED, CONDITIONS, ENUMS, TRANSFERS, Sim, simulate
 
 __all__ = [
+    "ASSESSED",
     "BAD_SHARE",
     "BAD_VALUES",
     "CHUNK_ROWS",

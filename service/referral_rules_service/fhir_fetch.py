@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from referral_rules import ReferralRulesError
+
 from .jsonbody import JsonBodyError, parse_json
 
 __all__ = ["FetchError", "Fetcher", "normalise_base"]
@@ -27,7 +29,7 @@ __all__ = ["FetchError", "Fetcher", "normalise_base"]
 log = logging.getLogger("referral_rules_service.fhir_fetch")
 
 
-class FetchError(Exception):
+class FetchError(ReferralRulesError, RuntimeError):
     """The FHIR server could not be asked, or did not answer with a resource."""
 
 

@@ -26,6 +26,7 @@ from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
+from referral_rules import ReferralRulesError
 from referral_rules.vocabulary import Vocabulary
 
 from .fhir_mapping_model import (
@@ -57,7 +58,7 @@ _PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^
 _OBS_REF = re.compile(r"(?:^|/)(Observation/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 
 
-class FhirInputError(ValueError):
+class FhirInputError(ReferralRulesError, ValueError):
     """Malformed FHIR input; ``issues`` = ``[{"path": ..., "message": ...}]`` for a 4xx answer."""
 
     def __init__(self, issues: list[dict[str, str]]) -> None:

@@ -22,8 +22,9 @@ from fhir.resources.R4B.observation import Observation, ObservationComponent
 from fhir.resources.R4B.quantity import Quantity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from referral_rules._sourcemap import SourceMap, load_yaml
+from referral_rules import ReferralRulesError
 from referral_rules.errors import Issue, IssueCode
+from referral_rules.loader import SourceMap, load_yaml
 from referral_rules.vocabulary import Vocabulary
 
 __all__ = ["EncounterRule", "Mapping", "MappingError", "ObservationRule", "UnitRule", "has_value",
@@ -43,7 +44,7 @@ Codes = dict[str, list[str]]
 Convert = Callable[[Decimal], Decimal]
 
 
-class MappingError(Exception):
+class MappingError(ReferralRulesError, ValueError):
     """The mapping file has problems; ``issues`` lists each as ``file:line:column: problem``."""
 
     def __init__(self, issues: Iterable[Issue]) -> None:

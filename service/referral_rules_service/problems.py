@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
+from referral_rules import ReferralRulesError
+
 __all__ = ["MAX_ISSUES", "ProblemError", "problem"]
 
 #: an answer lists at most this many issues (40,000 unknown names once made a 9 MB answer)
@@ -26,7 +28,7 @@ def problem(status: int, error: str, message: str,
                         headers=dict(headers) if headers else None)
 
 
-class ProblemError(HTTPException):
+class ProblemError(HTTPException, ReferralRulesError):
     """Raised anywhere in a request: answered as ``problem(status, error, message, issues)``."""
 
     def __init__(self, status: int, error: str, message: str,

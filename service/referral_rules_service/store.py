@@ -23,6 +23,8 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from referral_rules import ReferralRulesError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
@@ -98,7 +100,7 @@ refusals = Table(
 )
 
 
-class StoreError(RuntimeError):
+class StoreError(ReferralRulesError, RuntimeError):
     """A record could not be written; the caller must not acknowledge it."""
 
 

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from referral_rules import Bundle, FactsError
-from referral_rules.batch._population_model import ASSESSED
 from referral_rules.batch.population import (
+    ASSESSED,
     BAD_SHARE,
     BAD_VALUES,
     CHUNK_ROWS,
