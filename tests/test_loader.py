@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from referral_rules import RulesetError, load_rulesets
-from referral_rules.loader import load_yaml
 from referral_rules.errors import Issue
+from referral_rules.loader import load_yaml
 
 from .conftest import RULES
 
