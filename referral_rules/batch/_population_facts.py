@@ -58,6 +58,7 @@ def diabetes(d: Draw, flag: Flag, dm: Bools, visit: NDArray[np.int64],
     fpg = num(1.59 * a1c - 2.59 - 1.4 + d.normal(0, 0.7), 2.5, 30, 1)
     hypo = d.p(np.where(acute, 0.08, 0.004))
     glucose = np.where(hypo, d.rng.uniform(2.2, 3.9, d.m), fpg + np.abs(d.normal(0, 1.6)))
+    d.put("hba1c", a1c)  # the latent value; who was tested is drawn later (_issue10)
     d.put("fasting_glucose", fpg)
     d.put("previous_fasting_glucose", num(fpg + d.normal(0.2, 0.9), 2.5, 30, 1),
           (visit == 1) | (visit == 2) & d.p(0.7))  # from the last follow-up, if known

@@ -68,9 +68,10 @@ ALWAYS = ("care_level", "visit_type", "age", "sex", "accepts_transfer",
           "arrived_by_ambulance_120", "mass_casualty_event", "critically_ill")
 RECORDED = {"care_level": 1.0, "visit_type": 0.98, "age": 0.99, "sex": 0.99,
             "accepts_transfer": 0.9, "arrived_by_ambulance_120": 0.85,
-            "mass_casualty_event": 0.85, "critically_ill": 0.6}
+            "mass_casualty_event": 0.85, "critically_ill": 0.6,
+            "facility_pci_capable": 0.95}  # from the facility table, not the chart
 # Informational facts (no rule reads them): recorded for the patients of this condition.
-INFORMATIONAL = {"days_since_surgery": 3, "diuretic_in_regimen": 0}
+INFORMATIONAL = {"days_since_surgery": 3, "diuretic_in_regimen": 0, "egfr": 1}
 # Booleans a clinician charts as yes or no when assessing them (discharge checklists, ERAS
 # items, stability judgements). Every other boolean is a finding, written down only if present.
 ASSESSED = frozenset({
@@ -80,7 +81,7 @@ ASSESSED = frozenset({
     "post_mi_stable", "self_care_basic", "tolerating_semi_liquid_diet",
     "flatus_and_stool_passed", "wound_healing_well", "walking_freely", "oral_analgesia_effective",
     "stable_after_acute_treatment", "temperature_normal", "iv_fluids_needed",
-    "needs_continued_rehabilitation",
+    "needs_continued_rehabilitation", "facility_pci_capable",
 })
 _NOT_ASKED = 2  # accepts_transfer == "not_asked": blank in an export
 
@@ -143,6 +144,7 @@ def simulate(rng: np.random.Generator, m: int, available: Sequence[str],
     post_operative(d, flag, po, hospital, inpatient, state)
     actual = _actual(d, level, visit, state, cond)
     _issue14(d, flag, state, po)
+    _issue10(d, level, visit, state, age, cond)
     return Sim(_record(d, cond, available, reads), cond, actual, state)
 
 
@@ -157,6 +159,43 @@ def _issue14(d: Draw, flag: Flag, state: NDArray[np.int64], po: Bools) -> None:
     flag("major_bleeding_or_haemoptysis", (0.001, 0.01, 0.06))
     news2 = whole(d.normal(np.asarray([1.0, 3.0, 6.5])[state], 1.5), 0, 20)
     d.put("news2_score", news2, po & d.p(0.2))
+
+
+def _issue10(d: Draw, level: NDArray[np.int64], visit: NDArray[np.int64],
+             state: NDArray[np.int64], age: NDArray[np.int64], cond: NDArray[np.bool_]) -> None:
+    """Facts added by issue 10, drawn after everything else so the earlier columns keep their
+    values: laboratory results for those tested (HbA1c, a fifth of them reported in mmol/mol;
+    potassium; troponin as a ratio to the upper reference limit, agreeing with the HEART
+    troponin points; eGFR), the count of severe hypoglycaemia episodes (agreeing with
+    ``recurrent_hypoglycaemia``), NSTE-ACS very-high-risk features, and whether the facility
+    can do primary PCI (most tertiary hospitals, some secondary ones, no primary clinic)."""
+    v, acute, inpatient = d.values, state == ACUTE, visit == 2
+    a1c = np.asarray(v["hba1c"], np.float64)  # the latent HbA1c put by diabetes()
+    tested = d.p(np.where(inpatient, 0.8, 0.55))
+    ifcc = d.p(0.2)
+    d.put("hba1c", num(a1c, 3, 20, 1), tested & ~ifcc)
+    d.put("hba1c_mmol_mol", num((a1c - 2.152) / 0.09148, 10, 195), tested & ifcc)
+    low = np.asarray(v["hypokalaemia_not_diuretic"], np.bool_)
+    k = d.normal(4.1 - 0.2 * np.asarray(v["diuretic_in_regimen"], np.float64), 0.35)
+    k = np.where(low, d.rng.uniform(2.6, 3.4, d.m), k)
+    d.put("serum_potassium", num(k, 1, 10, 1), d.p(np.where(inpatient, 0.7, 0.25)))
+    recurrent = np.asarray(v["recurrent_hypoglycaemia"], np.bool_)
+    episodes = np.where(recurrent, 2 + d.rng.poisson(0.8, d.m),
+                        np.minimum(d.rng.poisson(np.where(acute, 0.3, 0.03)), 1))
+    d.put("severe_hypoglycaemia_episodes_12_months", episodes.astype(np.int64), d.p(0.5))
+    points = np.asarray(v["heart_troponin_points"], np.int64)
+    ratio = np.where(points == 0, d.rng.uniform(0.05, 1.0, d.m),
+                     np.where(points == 1, d.rng.uniform(1.05, 2.95, d.m),
+                              3 + d.rng.exponential(15, d.m)))
+    d.put("troponin_ratio_url", num(ratio, 0, 10000, 2), (level > 0) & d.p(0.7))
+    acs = np.asarray(v["suspected_acs"], np.bool_)
+    d.put("nste_acs_very_high_risk", acs & acute & ~np.asarray(v["stemi_ecg"], np.bool_)
+          & d.p(0.25))
+    d.put("facility_pci_capable", d.p(np.array([0.0, 0.3, 0.9])[level]))
+    kidney = np.asarray(v["chronic_kidney_disease"], np.bool_) | np.asarray(
+        v["diabetic_renal_insufficiency"], np.bool_)
+    egfr = np.where(kidney, d.rng.uniform(20, 59, d.m), d.normal(95 - 0.7 * (age - 40), 12))
+    d.put("egfr", num(egfr, 5, 150), d.p(0.5) & cond[:, 1])
 
 
 def _conditions(d: Draw, age: NDArray[np.int64], ward: Bools, level: NDArray[np.int64],

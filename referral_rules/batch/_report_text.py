@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DIRECTIONS", "FORMAT", "ISSUE_CODES", "LEVELS", "PLAN", "SETTINGS",
-           "TARGETS", "URGENCIES", "label"]
+__all__ = ["ADVICE", "DIRECTIONS", "FORMAT", "ISSUE_CODES", "LEVELS", "MET", "PLAN",
+           "SETTINGS", "TARGETS", "URGENCIES", "label"]
 
-FORMAT = "referral-rules-report/1"
+FORMAT = "referral-rules-report/2"  # 2: met / advised down / checks outstanding / stay
 Label = dict[str, str]
 
 
@@ -32,6 +32,13 @@ DIRECTIONS: dict[str, Label] = {
     "stay": _t("留治", "Stay"),
     "failed": _t("校验未通过", "Failed validation"),
     "unknown": _t("未知", "Unknown"),
+}
+MET = _t("符合下转标准", "Meet a down-transfer criterion")
+ADVICE: dict[str, Label] = {  # what the rules advise for an inpatient who meets one
+    "advised_down": _t("建议下转", "Advised down"),
+    "checks_outstanding": _t("建议下转，待核对", "Advised down, checks outstanding"),
+    "stay": _t("留治（有记录的情况阻止下转，或符合上转标准）",
+               "Stay (held by a recorded blocker or an up criterion)"),
 }
 URGENCIES: dict[str, Label] = {
     "emergency": _t("紧急", "Emergency"),

@@ -56,7 +56,8 @@ DEFAULT_ID = "patient_id"
 CARRIED_FACTS = ("visit_type",)  # facts also copied to the output, untouched, for the report
 OUTPUT_NAMES = ("row", "ok", "error", "conditions", "direction", "urgency", "current_level",
                 "target_level", "fired", "criteria", "records", "refusal", "missing_facts",
-                "complete", "down_withheld")
+                "confirm_before_transfer", "possible_emergencies", "complete",
+                "checks_outstanding")
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:nan|inf|infinity)$"
 _TRUE = ["true", "1", "是"]
 _FALSE = ["false", "0", "否"]

@@ -76,13 +76,23 @@ _TYPES = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
 
 
 def _facts_read(bundle: Bundle) -> dict[str, frozenset[str]]:
-    """Facts each ruleset reads: its rules' facts and the inputs of its computed values."""
-    out: dict[str, frozenset[str]] = {}
+    """Facts each ruleset reads: its rules' facts, the inputs of its computed values and of
+    the derivations of those facts (an HbA1c is charted for ``dm_glucose_not_at_target``).
+    A ruleset that is not one of the population's conditions (the cross-cutting ``critical``)
+    applies to every patient: its facts count for every condition."""
+    inputs = {d.fact: set(d.inputs) for d in bundle.derived}
+    out: dict[str, set[str]] = {}
     for rs in bundle.rulesets.values():
         names = {f for r in rs.rules for f in r.facts}
         names |= {f for c in rs.computed for f in c.inputs}
-        out[rs.id] = frozenset(names & set(bundle.vocabulary.facts))
-    return out
+        todo = list(names)
+        while todo:
+            more = inputs.get(todo.pop(), set()) - names
+            names |= more
+            todo.extend(more)
+        out[rs.id] = names & set(bundle.vocabulary.facts)
+    shared = set().union(*(v for k, v in out.items() if k not in CONDITIONS))
+    return {k: frozenset(v | shared if k in CONDITIONS else v) for k, v in out.items()}
 
 
 def _bundle(rules: str | Path | Bundle) -> Bundle:

@@ -1,10 +1,11 @@
 """Tiered-care indicators from a batch output (``referral-rules batch … --report report.html``).
 
 Reads the batch's output Parquet (or an Arrow table of the same schema) in row batches, so memory
-stays bounded, and counts: rows by direction, condition, care level and setting; the share of
-inpatients meeting the down-transfer criteria; where ``actual_transfer`` is present, the
-down-transfer and up-referral rates against seed 002's targets (each cited with its clause); the
-criteria that fire most; the facts whose absence leaves rows incomplete; validation failures.
+stays bounded, and counts: rows by direction, condition, care level and setting; the inpatients
+meeting a down-transfer criterion and what the rules advise for them (down; down with checks
+outstanding; stay); where ``actual_transfer`` is present, the down-transfer and up-referral rates
+against seed 002's targets (each cited with its clause); the criteria that fire most; the facts
+whose absence leaves rows incomplete; the rows with possible emergencies; validation failures.
 docs/report.md explains every figure.
 
 Every count adds up: ``rows.total == rows.ok + rows.failed`` and each by-level, by-setting and
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,12 @@ from ..ir import Bundle
 from ..link import load_rulesets
 from ._report_scan import Cell, Tally, metadata, tally
 from ._report_text import (
+    ADVICE,
     DIRECTIONS,
     FORMAT,
     ISSUE_CODES,
     LEVELS,
+    MET,
     SETTINGS,
     TARGETS,
     URGENCIES,
@@ -89,7 +91,8 @@ def build_report(output: str | Path | pa.Table, rules: str | Path | Bundle = "ru
             rulesets the batch used are read from the output's metadata.
     """
     bundle = rules if isinstance(rules, Bundle) else load_rulesets(rules)
-    return Report(_assemble(bundle, tally(output, REPORT_COLUMNS)))
+    down = {r.id: r.ruleset for r in bundle.rules if r.direction == "down"}
+    return Report(_assemble(bundle, tally(output, REPORT_COLUMNS, down)))
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -118,6 +121,7 @@ def _assemble(bundle: Bundle, t: Tally) -> dict[str, Any]:
         "targets": _targets(cube, "actual_transfer" in names, "visit_type" in names),
         "top_criteria": _top_criteria(bundle, t.fired, ok),
         "top_missing_facts": _top_missing(bundle, t.missing, ok),
+        "possible_emergencies": _possible(bundle, cube, t.emergencies, ok),
         "failures": _failures(bundle, t.codes, t.fact_codes, failed),
         "refusal": [{"status": k, "rows": t.refusal[k]} for k in sorted(t.refusal)],
     }
@@ -202,33 +206,51 @@ def _by_condition(bundle: Bundle, cube: Counter[Cell]) -> list[dict[str, Any]]:
     return out
 
 
+def _advice(c: Cell) -> str:
+    """What the rules advise for a row that met a down criterion (``ADVICE``'s keys)."""
+    if c.direction != "down":
+        return "stay"  # held by a recorded blocker (a stay criterion) or an up criterion
+    return "checks_outstanding" if c.checks else "advised_down"
+
+
+def _split(items: list[tuple[Cell, int]], condition: str | None = None) -> dict[str, Any]:
+    """Inpatients, those meeting a down criterion (of ``condition``, or of any), and the
+    advice for them: the three advice counts add up to ``met``."""
+    rows = sum(n for _, n in items)
+    met = [(c, n) for c, n in items if (condition in c.met if condition else c.met)]
+    counts = Counter[str]()
+    for c, n in met:
+        counts[_advice(c)] += n
+    total = sum(n for _, n in met)
+    out: dict[str, Any] = {"rows": rows, "met": total, "met_share": _rate(total, rows)}
+    for key in ADVICE:
+        out[key] = counts[key]
+        out[f"{key}_share"] = _rate(counts[key], rows)
+    out["stay_up"] = sum(n for c, n in met if c.direction == "up")
+    return out
+
+
 def _inpatients(bundle: Bundle, cube: Counter[Cell], have_visit: bool) -> dict[str, Any]:
-    """Inpatients at secondary or tertiary level (where a down-transfer is possible)."""
+    """Inpatients at secondary or tertiary level (where a down-transfer is possible): how many
+    meet a down criterion, and whether the rules advise down, down with checks outstanding,
+    or stay."""
     if not have_visit:
         return {"available": False, "needs_column": "visit_type"}
     ward = [(c, n) for c, n in cube.items()
             if c.direction != "failed" and c.visit == "inpatient" and c.level in _HOSPITAL]
-    rows = sum(n for _, n in ward)
-    eligible = sum(n for c, n in ward if c.direction == "down")
-    withheld = sum(n for c, n in ward if c.withheld)
     at_primary = sum(n for c, n in cube.items() if c.direction != "failed"
                      and c.visit == "inpatient" and c.level == "primary")
-
-    def split(key: str, pick: Iterable[tuple[Cell, int]]) -> dict[str, Any]:
-        items = list(pick)
-        whole = sum(n for _, n in items)
-        down = sum(n for c, n in items if c.direction == "down")
-        held = sum(n for c, n in items if c.withheld)
-        return {"key": key, "rows": whole, "eligible": down, "share": _rate(down, whole),
-                "withheld": held, "withheld_share": _rate(held, whole)}
-
-    by_level = [{**split(k, ((c, n) for c, n in ward if c.level == k)),
-                 "label": LEVELS[k]} for k in _HOSPITAL]
-    by_condition = [{**split(k, ((c, n) for c, n in ward if k in c.conditions)),
-                     "label": rs.title.model_dump()} for k, rs in bundle.rulesets.items()]
-    return {"available": True, "rows": rows, "eligible": eligible,
-            "share": _rate(eligible, rows), "withheld": withheld,
-            "withheld_share": _rate(withheld, rows), "inpatients_at_primary": at_primary,
+    by_level = [{"key": k, "label": LEVELS[k], **_split([(c, n) for c, n in ward
+                                                         if c.level == k])}
+                for k in _HOSPITAL]
+    # Only the conditions that have a down criterion (the cross-cutting critical ruleset has
+    # none); a row counts under a condition it was evaluated for, as in by_condition.
+    with_down = dict.fromkeys(r.ruleset for r in bundle.rules if r.direction == "down")
+    by_condition = [{"key": k, "label": rs.title.model_dump(),
+                     **_split([(c, n) for c, n in ward if k in c.conditions], k)}
+                    for k, rs in bundle.rulesets.items() if k in with_down]
+    return {"available": True, **_split(ward), "inpatients_at_primary": at_primary,
+            "labels": {"met": MET, **ADVICE},
             "by_level": by_level, "by_condition": by_condition}
 
 
@@ -241,18 +263,24 @@ def _targets(cube: Counter[Cell], have_actual: bool, have_visit: bool) -> dict[s
     out: dict[str, Any] = {"available": True}
     if have_visit:
         ward = [(c, n) for c, n in ok if c.visit == "inpatient" and c.level in _HOSPITAL]
-        eligible = sum(n for c, n in ward if c.direction == "down")
-        done = sum(n for c, n in ward if c.direction == "down" and c.actual == "down")
-        other = sum(n for c, n in ward if c.direction != "down" and c.actual == "down")
-        held = sum(n for c, n in ward if c.withheld and c.actual == "down")
-        rate = _rate(done, eligible)
+        # The clause's denominator: inpatients meeting the down criteria, whatever the advice.
+        met = sum(n for c, n in ward if c.met)
+        done = Counter[str]()
+        for c, n in ward:
+            if c.met and c.actual == "down":
+                done[_advice(c)] += n
+        transferred = sum(done.values())
+        other = sum(n for c, n in ward if not c.met and c.actual == "down")
+        advised = sum(n for c, n in ward if c.met and c.direction == "down")
+        rate = _rate(transferred, met)
         out["down_transfer"] = {
-            **TARGETS["down_transfer"], "eligible": eligible, "transferred": done,
-            "rate": rate, "transferred_not_eligible": other,
-            "transferred_not_eligible_withheld": held,
-            "clause_ratio": _rate(done + other, eligible),
-            "met": [{"year": t["year"], "met": rate is not None and rate >= t["value"]}
-                    for t in TARGETS["down_transfer"]["targets"]],
+            **TARGETS["down_transfer"], "met": met, "transferred": transferred, "rate": rate,
+            "transferred_by_advice": {k: done[k] for k in ADVICE},
+            "transferred_not_met": other,
+            "clause_ratio": _rate(transferred + other, met),
+            "rules_down": advised, "rules_rate": _rate(advised, met),
+            "targets_met": [{"year": t["year"], "met": rate is not None and rate >= t["value"]}
+                            for t in TARGETS["down_transfer"]["targets"]],
         }
         clinic = [(c, n) for c, n in ok if c.visit in _OUTPATIENT and c.level in _HOSPITAL]
         whole = sum(n for _, n in clinic)
@@ -260,7 +288,7 @@ def _targets(cube: Counter[Cell], have_actual: bool, have_visit: bool) -> dict[s
         out["outpatient_down"] = {
             **TARGETS["outpatient_down"], "rows": whole, "transferred": down,
             "rate": _rate(down, whole),
-            "rules_eligible": sum(n for c, n in clinic if c.direction == "down"),
+            "rules_down": sum(n for c, n in clinic if c.direction == "down"),
         }
     caps = []
     for cap in TARGETS["up_referral"]["caps"]:
@@ -275,6 +303,27 @@ def _targets(cube: Counter[Cell], have_actual: bool, have_visit: bool) -> dict[s
     out["up_referral"] = {**{k: v for k, v in TARGETS["up_referral"].items() if k != "caps"},
                           "caps": caps}
     return out
+
+
+def _possible(bundle: Bundle, cube: Counter[Cell], rules: Counter[str], ok: int
+              ) -> dict[str, Any]:
+    """Rows with an emergency criterion that unrecorded facts leave open, whatever their
+    direction, and the criteria most often left open."""
+    rows = sum(n for c, n in cube.items() if c.direction != "failed" and c.emergency)
+    by_direction = Counter[str]()
+    for c, n in cube.items():
+        if c.direction != "failed" and c.emergency:
+            by_direction[c.direction] += n
+    known = {r.id: r for r in bundle.rules}
+    top = []
+    for rule_id, n in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]:
+        r = known.get(rule_id)
+        top.append({"rule": rule_id, "rows": n, "share": _rate(n, ok),
+                    "ruleset": r.ruleset if r else None,
+                    "title": r.title.model_dump() if r else None})
+    return {"rows": rows, "share": _rate(rows, ok),
+            "by_direction": {k: by_direction[k] for k in ("up", "down", "stay")},
+            "top_rules": top}
 
 
 def _top_criteria(bundle: Bundle, fired: Counter[str], ok: int) -> list[dict[str, Any]]:

@@ -17,14 +17,14 @@ import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 import plotly.io as pio  # type: ignore[import-untyped, unused-ignore]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped, unused-ignore]
 
-from ._report_text import DIRECTIONS
+from ._report_text import ADVICE, DIRECTIONS, MET
 
 __all__ = ["CHART_IDS", "render"]
 
 CHART_IDS = ("chart-targets", "chart-condition", "chart-level", "chart-inpatients",
              "chart-criteria", "chart-missing")
 COLOURS = {"up": "#c0392b", "down": "#27ae60", "stay": "#7f8c8d", "failed": "#2c3e50",
-           "unknown": "#bdc3c7"}
+           "unknown": "#bdc3c7", "advised_down": "#27ae60", "checks_outstanding": "#f5b041"}
 FONT = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, WenQuanYi Zen Hei, sans-serif"
 CSS = """
 body{font-family:FONT;margin:2em auto;max-width:1100px;color:#222;line-height:1.45}
@@ -132,13 +132,13 @@ def _indicators(t: dict[str, Any]) -> list[dict[str, Any]]:
     down, clinic = t.get("down_transfer"), t.get("outpatient_down")
     if down:
         out.append({"x": "住院下转率<br>Inpatient down-transfer", "rate": down["rate"],
-                    "rules": None, "rules_na": True, "goals": down["targets"],
+                    "rules": down["rules_rate"], "goals": down["targets"],
                     "name": down["name"],
-                    "whole": down["eligible"], "part": down["transferred"],
+                    "whole": down["met"], "part": down["transferred"],
                     "clause": down["citation"]["clause"]})
     if clinic:
         out.append({"x": "门诊下转率<br>Outpatient down-transfer", "rate": clinic["rate"],
-                    "rules": _ratio(clinic["rules_eligible"], clinic["rows"]),
+                    "rules": _ratio(clinic["rules_down"], clinic["rows"]),
                     "goals": clinic["targets"], "name": clinic["name"], "whole": clinic["rows"],
                     "part": clinic["transferred"], "clause": clinic["citation"]["clause"]})
     for cap in t["up_referral"]["caps"]:
@@ -200,28 +200,32 @@ def _targets(t: dict[str, Any]) -> str:
         chart = _targets_chart(items, x)
     head = ["指标 Indicator", "分母 Denominator", "分子 Numerator", "实际 Actual",
             "规则判定 Rules' view", "目标 Target", "条款 Clause"]
-    rows = [[_bi(i["name"]), _n(i["whole"]), _n(i["part"]), _pct(i["rate"]),
-             "—" if i.get("rules_na") else _pct(i["rules"]),
+    rows = [[_bi(i["name"]), _n(i["whole"]), _n(i["part"]), _pct(i["rate"]), _pct(i["rules"]),
              "；".join(_goal(g) for g in i["goals"]), _e(i["clause"])] for i in items]
     parts = [chart, _table(head, rows, numeric=0),
-             '<p class="note">“规则判定”：门诊为符合下转标准者的比例，上转为规则建议上转者的比例'
+             '<p class="note">“规则判定”：住院为符合下转标准者中规则建议下转（含待核对）的比例，'
+             '门诊为规则建议下转者的比例，上转为规则建议上转者的比例'
              '（规则建议的上转以能提供所需诊治的最低级别为目标）。'
-             '<span class="en">"Rules\' view": for outpatients, the share meeting the '
-             'down-transfer criteria; for up-referral, the share the rules advise to go up (an up '
-             'rule targets the lowest level able to give the care, so a patient already there is '
-             'not sent further up).</span></p>']
+             '<span class="en">"Rules\' view": for inpatients, the share of those meeting the '
+             'down-transfer criteria whom the rules advise down (with or without checks '
+             'outstanding); for outpatients, the share the rules advise down; for up-referral, '
+             'the share the rules advise to go up (an up rule targets the lowest level able to '
+             'give the care, so a patient already there is not sent further up).</span></p>']
     down = t.get("down_transfer")
     if down:
         parts.append(_cite(down["citation"]))
-        other, held = down["transferred_not_eligible"], down["transferred_not_eligible_withheld"]
+        other, by = down["transferred_not_met"], down["transferred_by_advice"]
         ratio = _pct(down["clause_ratio"])
         parts.append(
-            f'<p class="note">另有 {_n(other)} 名规则判定不符合下转标准的住院患者被下转'
-            f'（其中 {_n(held)} 名因缺项暂缓）；按条款字面（全部下转人数 ÷ 符合标准人数）'
-            f'为 {ratio}。<span class="en">A further {_n(other)} inpatients the rules did not '
-            f'find eligible were transferred down ({_n(held)} of them withheld for missing '
-            f"facts); by the clause's literal ratio (all down-transfers ÷ those meeting the "
-            f"criteria) the rate is {ratio}.</span></p>")
+            f'<p class="note">实际下转的符合标准者中：建议下转 {_n(by["advised_down"])} 名，'
+            f'建议下转、待核对 {_n(by["checks_outstanding"])} 名，留治 {_n(by["stay"])} 名。'
+            f'另有 {_n(other)} 名不符合下转标准的住院患者被下转；按条款字面'
+            f'（全部下转人数 ÷ 符合标准人数）为 {ratio}。<span class="en">Of those meeting the '
+            f'criteria who were transferred down, the rules advised {_n(by["advised_down"])} '
+            f'down, {_n(by["checks_outstanding"])} down with checks outstanding and '
+            f'{_n(by["stay"])} to stay. A further {_n(other)} inpatients who met no '
+            f"down-transfer criterion were transferred down; by the clause's literal ratio (all "
+            f"down-transfers ÷ those meeting the criteria) the rate is {ratio}.</span></p>")
     clinic = t.get("outpatient_down")
     if clinic:
         parts.append(f'<p class="note">{_bi(clinic["note"])}</p>')
@@ -241,25 +245,50 @@ def _inpatients(ip: dict[str, Any]) -> str:
     rows = [*ip["by_level"], *(r for r in ip["by_condition"] if r["rows"])]
     fig = go.Figure()
     x = [_tick(r["label"]) for r in rows]
-    fig.add_bar(name="符合下转标准 Meet the down criteria", x=x, y=[r["share"] for r in rows],
-                marker_color=COLOURS["down"])
-    fig.add_bar(name="满足但因缺项暂缓 Met but withheld (missing facts)", x=x,
-                y=[r["withheld_share"] for r in rows], marker_color="#f5b041")
-    fig.update_layout(barmode="group", yaxis={
-        **_rate_axis([r["share"] for r in rows] + [r["withheld_share"] for r in rows], []),
-        "title": "比例 Share"})
-    head = ["分组 Group", "住院患者 Inpatients", "符合下转标准 Eligible", "比例 Share",
-            "暂缓 Withheld", "比例 Share"]
-    body = [[_bi({"zh": "合计", "en": "All"}), _n(ip["rows"]), _n(ip["eligible"]),
-             _pct(ip["share"]), _n(ip["withheld"]), _pct(ip["withheld_share"])]]
-    body += [[_bi(r["label"]), _n(r["rows"]), _n(r["eligible"]), _pct(r["share"]),
-              _n(r["withheld"]), _pct(r["withheld_share"])] for r in rows]
+    for key, lab in ADVICE.items():  # stacked: each bar is the share meeting a down criterion
+        fig.add_bar(name=_plain(lab), x=x, y=[r[f"{key}_share"] for r in rows],
+                    marker_color=COLOURS.get(key, "#7f8c8d"))
+    fig.update_layout(barmode="stack", yaxis={
+        **_rate_axis([r["met_share"] for r in rows], []), "title": "占住院患者 Of inpatients"})
+    head = ["分组 Group", "住院患者 Inpatients", _bi(MET), "比例 Share",
+            *(_bi(lab) for lab in ADVICE.values()), "其中上转 Of which up"]
+
+    def line(lab: dict[str, str], r: dict[str, Any]) -> list[str]:
+        return [_bi(lab), _n(r["rows"]), _n(r["met"]), _pct(r["met_share"]),
+                *(f'{_n(r[k])} ({_pct(r[f"{k}_share"])})' for k in ADVICE), _n(r["stay_up"])]
+
+    body = [line({"zh": "合计", "en": "All"}, ip)] + [line(r["label"], r) for r in rows]
     note = (f'<p class="note">住院患者指二、三级医院 visit_type = inpatient 的患者；基层住院患者 '
-            f'{_n(ip["inpatients_at_primary"])} 名不计入（基层无法再下转）。'
-            f'<span class="en">Inpatients are patients with visit_type = inpatient at secondary '
-            f'or tertiary level; {_n(ip["inpatients_at_primary"])} inpatients at primary level '
-            f'are left out (there is no lower level).</span></p>')
-    return _chart(fig, "chart-inpatients") + _table(head, body, numeric=5) + note
+            f'{_n(ip["inpatients_at_primary"])} 名不计入（基层无法再下转）。“符合下转标准”：'
+            f'某病种的下转标准按已记录的信息成立。其中“建议下转”无待核对事项；“建议下转，待核对”'
+            f'附有转出前须逐项确认的未记录情况；“留治”为已记录的情况阻止下转（留治标准）或符合'
+            f'上转标准（表中另列其中上转人数）。括号内为占住院患者的比例；三项之和等于符合下转标准'
+            f'人数。<span class="en">Inpatients are patients with visit_type = inpatient at '
+            f'secondary or tertiary level; {_n(ip["inpatients_at_primary"])} inpatients at '
+            f'primary level are left out (there is no lower level). "Meet a down-transfer '
+            f'criterion": a condition\'s down criterion holds on the recorded facts. Of those, '
+            f'"advised down" has nothing to confirm; "advised down, checks outstanding" comes with '
+            f'a checklist of unrecorded facts to confirm before the patient leaves; "stay" is held '
+            f'by a recorded blocker (a stay criterion) or by an up criterion (the last column '
+            f'counts those advised up). Shares in brackets are of the inpatients; the three add up '
+            f'to those meeting a criterion.</span></p>')
+    return _chart(fig, "chart-inpatients") + _table(head, body, numeric=6) + note
+
+
+def _possible(p: dict[str, Any]) -> str:
+    by = p["by_direction"]
+    head = (f'<p>有可能的急危重症（未记录的信息使急危重症标准无法排除）的行：{_n(p["rows"])}'
+            f'（占已评估 {_pct(p["share"])}；其中建议上转 {_n(by["up"])}、下转 {_n(by["down"])}、'
+            f'留治 {_n(by["stay"])}）。<span class="en"> — rows with a possible emergency (an '
+            f'emergency criterion that unrecorded facts leave open): {_n(p["rows"])} '
+            f'({_pct(p["share"])} of evaluated; advised up {_n(by["up"])}, down '
+            f'{_n(by["down"])}, stay {_n(by["stay"])}).</span></p>')
+    if not p["top_rules"]:
+        return head
+    body = [[f'<code>{_e(r["rule"])}</code>', _bi(r["title"], "<br>"), _n(r["rows"]),
+             _pct(r["share"])] for r in p["top_rules"]]
+    return head + _table(["规则 Rule", "标题 Title", "行数 Rows", "占已评估 Of evaluated"], body,
+                         numeric=2)
 
 
 def _bars(labels: list[str], values: list[int], div_id: str, hover: list[str]) -> str:
@@ -386,7 +415,8 @@ def render(data: dict[str, Any]) -> str:
         ("转诊方向", "Direction", direction + urgency + setting),
         ("指标与目标（林口县实施方案）", "Indicators against the targets (Linkou County plan)",
          _targets(data["targets"])),
-        ("符合下转标准的住院患者", "Inpatients meeting the down-transfer criteria",
+        ("符合下转标准的住院患者及建议",
+         "Inpatients meeting a down-transfer criterion, and the advice",
          _inpatients(data["inpatients"])),
         ("按病种的转诊方向", "Direction by condition",
          _stacked(data["by_condition"], "chart-condition")
@@ -399,6 +429,7 @@ def render(data: dict[str, Any]) -> str:
         ("最常满足的标准", "Criteria met most often", _criteria(data["top_criteria"])),
         ("导致结论不完整的缺失信息", "Missing facts that leave decisions incomplete",
          _missing(data["top_missing_facts"])),
+        ("可能的急危重症", "Possible emergencies", _possible(data["possible_emergencies"])),
         ("校验未通过", "Validation failures", _failures(data["failures"])),
     ]
     body = "".join(f"<h2>{_e(zh)} <span class=\"en\">{_e(en)}</span></h2>{content}"

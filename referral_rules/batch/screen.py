@@ -1,9 +1,11 @@
 """The per-batch function: an Arrow batch of patients in, an Arrow batch of decisions out.
 
 The local run and Spark call the same ``Screener.screen``, so their outputs are identical. A
-``Screener`` holds one ``Engine`` (built once per process); a row whose facts do not fit the
-vocabulary, or a CSV line that is not a row (``ROW_ERROR``), gets ``ok=false`` and its issues as
-JSON, and never stops the batch. ``actual_transfer`` comes out as ``up``/``down``/``none``.
+``Screener`` holds one ``Engine`` (built once per process) and evaluates the rows with
+``Engine.evaluate_many`` (the same decisions as ``evaluate``, matched many records at a time); a
+row whose facts do not fit the vocabulary, or a CSV line that is not a row (``ROW_ERROR``), gets
+``ok=false`` and its issues as JSON, and never stops the batch. ``actual_transfer`` comes out as
+``up``/``down``/``none``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from ._csv import ROW_ERROR
 from ._transfer import lookup, normalise
 from .columns import CONDITIONS, TRANSFER, Plan, read_cells
 
-__all__ = ["Screener", "metadata", "output_schema", "rules_digest", "ruleset_refs"]
+__all__ = ["DECISION_FIELDS", "Screener", "metadata", "output_schema", "rules_digest",
+           "ruleset_refs"]
 
 _STR = pa.string()
 _LIST = pa.list_(pa.string())
@@ -34,11 +37,16 @@ _FIELDS = (
     pa.field("error", _STR), pa.field("conditions", _LIST), pa.field("direction", _STR),
     pa.field("urgency", _STR), pa.field("current_level", _STR), pa.field("target_level", _STR),
     pa.field("fired", _LIST), pa.field("criteria", _LIST), pa.field("records", _LIST),
-    pa.field("refusal", _STR), pa.field("missing_facts", _LIST), pa.field("complete", pa.bool_()),
-    pa.field("down_withheld", pa.bool_()),
+    pa.field("refusal", _STR), pa.field("missing_facts", _LIST),
+    pa.field("confirm_before_transfer", _LIST), pa.field("possible_emergencies", _LIST),
+    pa.field("complete", pa.bool_()), pa.field("checks_outstanding", pa.bool_()),
 )
+DECISION_FIELDS = _FIELDS
+"""The columns after the id and carried ones: ``row`` … ``checks_outstanding`` (Spark's schema
+is made from these)."""
 _Issue = dict[str, object]
-_SLICE = 512  # rows whose records are built and evaluated together (they stay in cache)
+_Cond = tuple[tuple[str, ...] | None, _Issue | None]  # a row's rulesets (None: all), or an issue
+_SLICE = 2048  # rows whose records are built together, then evaluated per conditions
 
 
 def ruleset_refs(bundle: Bundle) -> list[dict[str, str]]:
@@ -106,7 +114,7 @@ class Screener:
         self.engine = Engine(bundle, backend)
         self.backend = self.engine.backend
         self._all = self.engine.conditions
-        self._conditions: dict[Any, tuple[tuple[str, ...] | None, _Issue | None]] = {}
+        self._conditions: dict[Any, _Cond] = {}
         self._transfer = lookup(dict(plan.transfer_values))
 
     def close(self) -> None:
@@ -123,47 +131,30 @@ class Screener:
         n = batch.num_rows
         row = pa.array(range(rows, rows + n), pa.int64()) if isinstance(rows, int) else rows
         cells = read_cells(batch, self.plan, self.engine.vocabulary)
-        cast_issues = cells.issues
         conditions = self._parse_conditions(batch, n)
         unreadable = batch.column(ROW_ERROR).to_pylist() \
             if ROW_ERROR in batch.schema.names else [None] * n
-        evaluate = self.engine.evaluate
         cols: dict[str, list[Any]] = {f.name: [] for f in _FIELDS[1:]}
         ok, error, conds = cols["ok"], cols["error"], cols["conditions"]
         append = [cols[f.name].append for f in _FIELDS[4:]]
         for start in range(0, n, _SLICE):
-            for i, record in enumerate(cells.records(start, min(n, start + _SLICE)), start):
-                if unreadable[i] is not None:  # a CSV line that is not a row: nothing to read
-                    ok.append(False)
-                    error.append(unreadable[i])
-                    conds.append(None)
-                    for add in append:
-                        add(None)
-                    continue
+            stop = min(n, start + _SLICE)
+            outcomes = self._evaluate(cells.records(start, stop), range(start, stop),
+                                      conditions, unreadable, cells.issues)
+            for i, outcome in zip(range(start, stop), outcomes, strict=True):
                 selected, cond_issue = conditions[i]
-                issues: list[_Issue] = [] if cond_issue is None else [cond_issue]
-                bad = cast_issues.get(i)  # cells that could not be cast are left out of record
-                if bad:
-                    issues.extend(b.to_dict() for b in bad)
-                decision: Decision | None = None
-                if not issues:
-                    try:
-                        decision = evaluate(record, selected)
-                    except FactsError as exc:
-                        issues.extend(x.to_dict() for x in exc.issues)
+                listed = unreadable[i] is None and cond_issue is None
+                conds.append(list(selected or self._all) if listed else None)
+                if isinstance(outcome, tuple):
+                    ok.append(True)
+                    error.append(None)
+                    for add, value in zip(append, outcome, strict=True):
+                        add(value)
                 else:
-                    issues.extend(_validation_issues(self.engine, record))
-                conds.append(None if cond_issue else list(selected or self._all))
-                if decision is None:
                     ok.append(False)
-                    error.append(_dump(issues))
+                    error.append(outcome)
                     for add in append:
                         add(None)
-                    continue
-                ok.append(True)
-                error.append(None)
-                for add, value in zip(append, _columns(decision), strict=True):
-                    add(value)
         arrays = [batch.column(name) for name in self.plan.ids]
         arrays += [normalise(batch.column(column), self._transfer) if name == TRANSFER
                    else batch.column(column) for column, name in self.plan.carried]
@@ -171,8 +162,41 @@ class Screener:
         arrays.extend(pa.array(cols[f.name], f.type) for f in _FIELDS[1:])
         return pa.RecordBatch.from_arrays(arrays, schema=output_schema(batch.schema, self.plan))
 
-    def _parse_conditions(self, batch: pa.RecordBatch, n: int
-                          ) -> list[tuple[tuple[str, ...] | None, _Issue | None]]:
+    def _evaluate(self, records: list[dict[str, Any]], rows: range, conditions: list[_Cond],
+                  unreadable: list[str | None], cast_issues: dict[int, list[FactIssue]]
+                  ) -> list[tuple[Any, ...] | str]:
+        """Per row of a slice: its decision columns, or its error JSON.
+
+        Rows that can be evaluated are grouped by the rulesets they name (``evaluate_many``
+        takes one ``conditions`` per call) and put back in their place, so the order is kept.
+        """
+        out: list[tuple[Any, ...] | str] = [""] * len(rows)
+        groups: dict[tuple[str, ...] | None, list[int]] = {}
+        for j, i in enumerate(rows):
+            text = unreadable[i]
+            if text is not None:  # a CSV line that is not a row: nothing to read
+                out[j] = text
+                continue
+            selected, cond_issue = conditions[i]
+            found: list[_Issue] = [] if cond_issue is None else [cond_issue]
+            bad = cast_issues.get(i)  # cells that could not be cast are left out of record
+            if bad:
+                found.extend(b.to_dict() for b in bad)
+            if found:  # not evaluated; the vocabulary's issues with the rest are added
+                found.extend(_validation_issues(self.engine, records[j]))
+                out[j] = _dump(found)
+            else:
+                groups.setdefault(selected, []).append(j)
+        for selected, members in groups.items():
+            many = self.engine.evaluate_many([records[j] for j in members], selected)
+            for j, result in zip(members, many, strict=True):
+                # Each decision becomes its column values at once: holding a slice of Decision
+                # objects until their row comes round costs the garbage collector more.
+                out[j] = _dump([x.to_dict() for x in result.issues]) \
+                    if isinstance(result, FactsError) else _columns(result)
+        return out
+
+    def _parse_conditions(self, batch: pa.RecordBatch, n: int) -> list[_Cond]:
         """Per row: the rulesets to evaluate (None: all) and an issue for unknown ids."""
         if self.plan.conditions is None:
             return [(None, None)] * n
@@ -188,7 +212,7 @@ class Screener:
             out.append(hit)
         return out
 
-    def _condition(self, value: object) -> tuple[tuple[str, ...] | None, _Issue | None]:
+    def _condition(self, value: object) -> _Cond:
         if value is None:
             return None, None
         items: Sequence[object] = value.split(",") if isinstance(value, str) else (
@@ -222,8 +246,9 @@ def _dump(issues: list[_Issue]) -> str:
 
 
 def _columns(d: Decision) -> tuple[Any, ...]:
-    """direction … down_withheld of one decision, in ``_FIELDS`` order."""
+    """direction … checks_outstanding of one decision, in ``_FIELDS`` order."""
     fired = d.fired
+    confirm = [m.fact for m in d.confirm_before_transfer]
     return (
         d.direction, d.urgency, d.current_level, d.target_level,
         [r.id for r in fired],
@@ -231,6 +256,8 @@ def _columns(d: Decision) -> tuple[Any, ...]:
         [r.id for r in d.records],
         d.refusal.status,
         [m.fact for m in d.missing_facts],
+        confirm,
+        [e.rule for e in d.possible_emergencies],
         d.complete,
-        any(r.code == "down_withheld" for r in d.reasons),
+        d.direction == "down" and bool(confirm),
     )

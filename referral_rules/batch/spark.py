@@ -46,7 +46,7 @@ from ._parts import OutputWriter
 from .columns import TRANSFER, ColumnMapping, Plan, plan_columns, read_mapping
 from .errors import BatchFailed, BatchRejected
 from .run import BatchOptions, BatchResult, count_transfers, prepare, report_columns
-from .screen import Screener, metadata, output_schema, rules_digest
+from .screen import DECISION_FIELDS, Screener, metadata, output_schema, rules_digest
 from .source import exact_chunks
 
 __all__ = ["rules_files", "run_spark", "screen", "spark_session"]
@@ -54,18 +54,11 @@ __all__ = ["rules_files", "run_spark", "screen", "spark_session"]
 _ROW = "__referral_rules_row__"
 _MID = "__referral_rules_mid__"
 _BLOCK = "__referral_rules_block__"
-_STR = T.StringType()
-_LIST = T.ArrayType(T.StringType(), containsNull=True)
-_FIELDS = [
-    T.StructField("row", T.LongType(), False), T.StructField("ok", T.BooleanType(), False),
-    T.StructField("error", _STR), T.StructField("conditions", _LIST),
-    T.StructField("direction", _STR), T.StructField("urgency", _STR),
-    T.StructField("current_level", _STR), T.StructField("target_level", _STR),
-    T.StructField("fired", _LIST), T.StructField("criteria", _LIST),
-    T.StructField("records", _LIST), T.StructField("refusal", _STR),
-    T.StructField("missing_facts", _LIST), T.StructField("complete", T.BooleanType()),
-    T.StructField("down_withheld", T.BooleanType()),
-]
+_SPARK_TYPES = {pa.int64(): T.LongType(), pa.bool_(): T.BooleanType(), pa.string(): T.StringType(),
+                pa.list_(pa.string()): T.ArrayType(T.StringType(), containsNull=True)}
+_STR = _SPARK_TYPES[pa.string()]
+# The decision columns in Spark's terms, made from the local run's own (one list to change).
+_FIELDS = [T.StructField(f.name, _SPARK_TYPES[f.type], f.nullable) for f in DECISION_FIELDS]
 _CACHE: dict[tuple[str, str, Plan], Screener] = {}
 _LOG = logging.getLogger("referral_rules.batch")
 

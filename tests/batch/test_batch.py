@@ -19,15 +19,26 @@ import pytest
 
 from referral_rules import Bundle, Engine, FactsError, RulesetError, __version__
 from referral_rules.batch import BatchOptions, BatchUsageError, run_batch
+from referral_rules.batch._csv import ROW_ERROR
+from referral_rules.batch._transfer import lookup, normalise
+from referral_rules.batch.columns import OUTPUT_NAMES, plan_columns, read_cells
 from referral_rules.batch.population import population_table
-from referral_rules.batch.screen import ruleset_refs
+from referral_rules.batch.screen import (
+    DECISION_FIELDS,
+    Screener,
+    _columns,
+    _dump,
+    output_schema,
+    ruleset_refs,
+)
 from referral_rules.batch.source import exact_chunks
 from referral_rules.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rulesets"
 DECISION = ("direction", "urgency", "current_level", "target_level", "fired", "criteria",
-            "records", "refusal", "missing_facts", "complete", "down_withheld")
+            "records", "refusal", "missing_facts", "confirm_before_transfer",
+            "possible_emergencies", "complete", "checks_outstanding")
 NOT_FACTS = ("patient_id", "conditions", "actual_transfer")
 
 
@@ -41,8 +52,11 @@ def expected(engine: Engine, facts: dict[str, Any], conditions: list[str] | None
         "fired": [f["id"] for f in d["fired"]],
         "criteria": sorted({f["criterion"] for f in d["fired"] if f["criterion"]}),
         "records": [r["id"] for r in d["records"]], "refusal": d["refusal"]["status"],
-        "missing_facts": [m["fact"] for m in d["missing_facts"]], "complete": d["complete"],
-        "down_withheld": any(r["code"] == "down_withheld" for r in d["reasons"]),
+        "missing_facts": [m["fact"] for m in d["missing_facts"]],
+        "confirm_before_transfer": [m["fact"] for m in d["confirm_before_transfer"]],
+        "possible_emergencies": [e["rule"] for e in d["possible_emergencies"]],
+        "complete": d["complete"],
+        "checks_outstanding": any(r["code"] == "down_checks_outstanding" for r in d["reasons"]),
     }
 
 
@@ -150,9 +164,24 @@ def test_batch_output_schema(durable_out: pa.Table) -> None:
                        "conditions", *DECISION]
     lists = pa.list_(pa.string())
     assert [s.field(n).type for n in ("fired", "criteria", "records", "missing_facts",
-                                      "conditions")] == [lists] * 5
+                                      "confirm_before_transfer", "possible_emergencies",
+                                      "conditions")] == [lists] * 7
     assert s.field("row").type == pa.int64() and not s.field("row").nullable
-    assert s.field("ok").type == pa.bool_() and s.field("down_withheld").type == pa.bool_()
+    assert s.field("ok").type == pa.bool_() and s.field("checks_outstanding").type == pa.bool_()
+    assert s.names[3:] == list(OUTPUT_NAMES)  # what an id column may not be called
+
+
+def test_batch_checklist_columns(durable_out: pa.Table) -> None:
+    """checks_outstanding marks exactly the down rows with a checklist; the population has
+    some, and rows with possible emergencies (so both columns are exercised)."""
+    rows = [r for r in durable_out.to_pylist() if r["ok"]]
+    assert sum(r["checks_outstanding"] for r in rows) > 0
+    assert sum(bool(r["possible_emergencies"]) for r in rows) > 0
+    for r in rows:
+        assert r["checks_outstanding"] == (r["direction"] == "down"
+                                           and bool(r["confirm_before_transfer"]))
+        if r["direction"] != "down":
+            assert r["confirm_before_transfer"] == []
 
 
 def test_batch_bad_rows_come_out_with_their_error(run: Run, durable: Engine) -> None:
@@ -176,8 +205,8 @@ def test_batch_bad_rows_come_out_with_their_error(run: Run, durable: Engine) -> 
     assert errors[2][0]["code"] == "missing-required"
     assert [e["code"] for e in errors[3]] == ["not-allowed"]
     assert errors[4] == [{"fact": "conditions", "code": "unknown-condition", "message":
-                          "unknown condition 'diabetis'; loaded: chest_pain, diabetes, "
-                          "hypertension, post_operative",
+                          "unknown condition 'diabetis'; loaded: chest_pain, critical, "
+                          "diabetes, hypertension, post_operative",
                           "suggestion": "did you mean 'diabetes'?"}]
     assert errors[6] == issues_of(durable, {"care_level": "primary", "sbp": 120.0, "age": 67.5})
     # NaN is an absent fact; 70.0 in an integer column is the whole number 70.
@@ -287,8 +316,10 @@ def test_batch_conditions_column_as_lists(run: Run, durable: Engine) -> None:
               list(durable.conditions)]
     assert out.column("conditions").to_pylist() == wanted
     facts = {"care_level": "primary", "sbp": 182.0, "severe_hyperglycaemia": True}
-    for row, conditions in zip(out.to_pylist(), wanted, strict=True):
-        assert {k: row[k] for k in DECISION} == expected(durable, facts, conditions)
+    named: list[list[str] | None] = [["hypertension"], ["hypertension", "diabetes"], None, None]
+    for row, conditions, asked in zip(out.to_pylist(), wanted, named, strict=True):
+        # no conditions named: every ruleset where its scope holds (the Engine's default)
+        assert {k: row[k] for k in DECISION} == expected(durable, facts, asked)
         rulesets = {durable.bundle.rules[i].ruleset for i in range(len(durable.bundle.rules))
                     if durable.bundle.rules[i].id in row["fired"]}
         assert rulesets <= set(conditions)
@@ -406,3 +437,99 @@ def test_local_batch_never_imports_pyspark() -> None:
     code = ("import sys, referral_rules.batch, referral_rules.batch.run, referral_rules.cli; "
             "sys.exit('pyspark' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _ipc(batches: list[pa.RecordBatch]) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batches[0].schema) as writer:
+        for b in batches:
+            writer.write_batch(b)
+    return bytes(sink.getvalue())
+
+
+def _per_row(screener: Screener, batch: pa.RecordBatch, first: int) -> pa.RecordBatch:
+    """The per-row path the batch had before evaluate_many: ``Engine.evaluate`` row by row, in
+    order, with the same error handling (kept here as the reference)."""
+    n, engine = batch.num_rows, screener.engine
+    cells = read_cells(batch, screener.plan, engine.vocabulary)
+    conditions = screener._parse_conditions(batch, n)
+    unreadable = batch.column(ROW_ERROR).to_pylist()
+    cols: dict[str, list[Any]] = {f.name: [] for f in DECISION_FIELDS[1:]}
+    for i, record in enumerate(cells.records(0, n)):
+        selected, cond_issue = conditions[i]
+        values: tuple[Any, ...] | None = None
+        if unreadable[i] is not None:
+            error, listed = unreadable[i], None
+        else:
+            listed = None if cond_issue else list(selected or engine.conditions)
+            issues: list[dict[str, object]] = [] if cond_issue is None else [cond_issue]
+            issues += [b.to_dict() for b in cells.issues.get(i, [])]
+            if issues:
+                try:
+                    engine.validate(record)
+                except FactsError as exc:
+                    issues += [x.to_dict() for x in exc.issues]
+            else:
+                try:
+                    values = _columns(engine.evaluate(record, selected))
+                except FactsError as exc:
+                    issues += [x.to_dict() for x in exc.issues]
+            error = None if values is not None else _dump(issues)
+        cols["ok"].append(values is not None)
+        cols["error"].append(error)
+        cols["conditions"].append(listed)
+        for f, value in zip(DECISION_FIELDS[4:], values or [None] * len(DECISION_FIELDS[4:]),
+                            strict=True):
+            cols[f.name].append(value)
+    arrays = [batch.column(name) for name in screener.plan.ids]
+    arrays += [normalise(batch.column(column), lookup({})) if name == "actual_transfer"
+               else batch.column(column) for column, name in screener.plan.carried]
+    arrays.append(pa.array(range(first, first + n), pa.int64()))
+    arrays += [pa.array(cols[f.name], f.type) for f in DECISION_FIELDS[1:]]
+    return pa.RecordBatch.from_arrays(arrays, schema=output_schema(batch.schema, screener.plan))
+
+
+def test_screen_with_evaluate_many_is_the_per_row_output(bundle: Bundle) -> None:
+    """20,000 rows screened with Engine.evaluate_many (grouped by the rulesets each row names)
+    give the bytes of the per-row path (Engine.evaluate for each row, in order), errors included.
+
+    The rows name different conditions, none (scope default), an unknown one; some cells cannot
+    be cast, some rows fail validation, some are CSV lines that are not rows."""
+    table = population_table(20_000, seed=11, rules=bundle)
+    n = table.num_rows
+    named = table.column("conditions").to_pylist()
+    conditions = [None if i % 5 == 0 else "hypertension,diabetis" if i % 997 == 0 else c
+                  for i, c in enumerate(named)]
+    sbp = [None if v is None else "142/88" if i % 811 == 0 else str(v)
+           for i, v in enumerate(table.column("sbp").to_pylist())]
+    table = table.set_column(table.schema.get_field_index("conditions"), "conditions",
+                             pa.array(conditions, pa.string()))
+    table = table.set_column(table.schema.get_field_index("sbp"), "sbp", pa.array(sbp))
+    plan = plan_columns(table.column_names, bundle.vocabulary)
+    broken = [json.dumps([{"code": "bad-row", "row": i}]) if i % 1499 == 0 else None
+              for i in range(n)]
+    table = table.append_column(ROW_ERROR, pa.array(broken, pa.string()))
+    chunks = table.to_batches(max_chunksize=5_000)
+    offsets = [sum(len(c) for c in chunks[:k]) for k in range(len(chunks))]
+    screener = Screener(bundle, "durable", plan)
+    calls: list[tuple[str, ...] | None] = []
+    many = screener.engine.evaluate_many
+
+    def counted(records: Any, conditions: Any = None, **kw: Any) -> Any:
+        calls.append(None if conditions is None else tuple(conditions))
+        return many(records, conditions, **kw)
+
+    screener.engine.evaluate_many = counted  # type: ignore[method-assign]
+    try:
+        grouped = [screener.screen(c, o) for c, o in zip(chunks, offsets, strict=True)]
+        single = [_per_row(screener, c, o) for c, o in zip(chunks, offsets, strict=True)]
+    finally:
+        screener.close()
+    assert None in calls and len(set(calls)) > 5  # scope default and many condition groups
+    assert _ipc(grouped) == _ipc(single)
+    out = pa.Table.from_batches(grouped)
+    assert out.column("row").to_pylist() == list(range(n))
+    errors = [json.loads(e) for e in out.column("error").to_pylist() if e]
+    codes = {i["code"] for e in errors for i in e}
+    assert {"bad-row", "unknown-condition", "wrong-type", "out-of-range"} <= codes
+    assert sum(out.column("ok").to_pylist()) > 0.9 * n

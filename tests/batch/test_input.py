@@ -121,7 +121,8 @@ def test_a_short_line_is_that_rows_error(tmp_path: Path, bundle: Bundle,
     assert bad["ok"] is False and bad["patient_id"] is None and bad["direction"] is None
     (issue,) = json.loads(bad["error"])
     assert issue["code"] == "bad-row" and "line 1002" in issue["message"]
-    assert "fields where the header has 168" in issue["message"]
+    header = len(lines[0].split(","))  # one column per fact: grows with the vocabulary
+    assert header > 100 and f"fields where the header has {header}" in issue["message"]
     assert patient not in bad["error"] and patient not in err
     keep = [i for i in range(3_000) if i != 1000]
     assert out.take(keep).drop_columns(["error"]).equals(

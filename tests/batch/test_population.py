@@ -132,8 +132,9 @@ def test_write_population_rejects_unknown_suffix(bundle: Bundle, tmp_path: Path)
 
 
 def test_population_only_loaded_conditions(tmp_path: Path) -> None:
-    """Only the rules directory's rulesets become conditions."""
-    for name in ("facts.yaml", "policy.yaml", "hypertension.yaml"):
+    """Only the rules directory's rulesets become conditions (the cross-cutting critical
+    ruleset, which hypertension's cases refer to, is not a condition)."""
+    for name in ("facts.yaml", "policy.yaml", "hypertension.yaml", "critical.yaml"):
         shutil.copy(RULES / name, tmp_path / name)
     t = population_table(300, rules=tmp_path)
     assert set(t.column("conditions").to_pylist()) == {"hypertension"}
@@ -191,3 +192,30 @@ def test_population_documents_by_exception(bundle: Bundle, table: pa.Table) -> N
     clinic = [r for r in rows if "diabetes" in r["conditions"] and r["visit_type"] != "inpatient"]
     assert sum(r["blood_ketones"] is not None for r in clinic) < 0.3 * len(clinic)
     assert "not_asked" not in table.column("accepts_transfer").to_pylist()
+
+
+def test_population_laboratory_values_agree_with_what_they_derive(
+        rows: list[dict[str, object]]) -> None:
+    """The laboratory facts of issue 10 are recorded for some patients and agree with the
+    facts derived from them: an HbA1c in one unit only; a recorded low-potassium flag with a
+    low potassium; a recurrent-hypoglycaemia flag with two or more episodes; a troponin ratio
+    in the band of the HEART troponin points; no PCI at a primary clinic."""
+    a1c = [r for r in rows if r["hba1c"] is not None or r["hba1c_mmol_mol"] is not None]
+    assert a1c and not [r for r in a1c if r["hba1c"] is not None
+                        and r["hba1c_mmol_mol"] is not None]
+    assert any(r["hba1c_mmol_mol"] is not None for r in a1c)
+    low = [r for r in rows if r["hypokalaemia_not_diuretic"] and r["serum_potassium"] is not None]
+    assert low and all(float(str(r["serum_potassium"])) < 3.5 for r in low)
+    hypo = [r for r in rows if r["recurrent_hypoglycaemia"]
+            and r["severe_hypoglycaemia_episodes_12_months"] is not None]
+    assert hypo and all(int(str(r["severe_hypoglycaemia_episodes_12_months"])) >= 2
+                        for r in hypo)
+    bands = {0: (0, 1), 1: (1, 3), 2: (3, 10_000)}
+    both = [r for r in rows if r["troponin_ratio_url"] is not None
+            and r["heart_troponin_points"] is not None]
+    assert both
+    for r in both:
+        lo, hi = bands[int(str(r["heart_troponin_points"]))]
+        assert lo <= float(str(r["troponin_ratio_url"])) <= hi
+    assert not [r for r in rows if r["care_level"] == "primary" and r["facility_pci_capable"]]
+    assert {r["facility_pci_capable"] for r in rows} == {True, False, None}

@@ -2,11 +2,13 @@
 
 The output table follows the batch output schema: carried-through columns, then row, ok, error,
 conditions, direction, urgency, current_level, target_level, fired, criteria, records, refusal,
-missing_facts, complete, down_withheld. Every figure is checked against a count made here.
+missing_facts, confirm_before_transfer, possible_emergencies, complete, checks_outstanding. Every
+figure is checked against a count made here.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import Counter
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from referral_rules import Bundle, Engine, FactsError
+from referral_rules.batch import BatchOptions, run_batch
 from referral_rules.batch.population import population_table
 from referral_rules.batch.report import REPORT_COLUMNS, Report, build_report
 from referral_rules.batch.report_html import CHART_IDS
@@ -28,8 +31,8 @@ DECISION_FIELDS = [
     ("row", pa.int64()), ("ok", pa.bool_()), ("error", pa.string()), ("conditions", LIST),
     ("direction", pa.string()), ("urgency", pa.string()), ("current_level", pa.string()),
     ("target_level", pa.string()), ("fired", LIST), ("criteria", LIST), ("records", LIST),
-    ("refusal", pa.string()), ("missing_facts", LIST), ("complete", pa.bool_()),
-    ("down_withheld", pa.bool_()),
+    ("refusal", pa.string()), ("missing_facts", LIST), ("confirm_before_transfer", LIST),
+    ("possible_emergencies", LIST), ("complete", pa.bool_()), ("checks_outstanding", pa.bool_()),
 ]
 SCHEMA = pa.schema([("patient_id", pa.string()), ("actual_transfer", pa.string()),
                     ("visit_type", pa.string()), *DECISION_FIELDS])
@@ -45,17 +48,18 @@ BAD = [  # hand-made rows that fail validation, besides the population's own bad
 
 
 def screen(rows: list[dict[str, Any]], python: Engine, durable: Engine) -> list[dict[str, Any]]:
-    """What the batch writes for each row (the first 40 rows on durable_rules)."""
+    """What the batch writes for each row (the first 40 rows on durable_rules). Every third row
+    names no conditions: every ruleset runs where its scope holds (the batch default)."""
     out = []
     for i, r in enumerate(rows):
-        conditions = str(r["conditions"]).split(",")
+        named = str(r["conditions"]).split(",") if i % 3 else None
         facts = {k: v for k, v in r.items() if k not in CARRIED and v is not None}
         row: dict[str, Any] = {"patient_id": r["patient_id"],
                                "actual_transfer": r["actual_transfer"],
                                "visit_type": r.get("visit_type"), "row": i,
-                               "conditions": conditions}
+                               "conditions": named or list(python.conditions)}
         try:
-            d = (durable if i < 40 else python).evaluate(facts, conditions)
+            d = (durable if i < 40 else python).evaluate(facts, named)
         except FactsError as exc:
             out.append({**row, "ok": False,
                         "error": json.dumps([x.to_dict() for x in exc.issues])})
@@ -66,8 +70,11 @@ def screen(rows: list[dict[str, Any]], python: Engine, durable: Engine) -> list[
                     "criteria": sorted({f.criterion for f in d.fired if f.criterion}),
                     "records": list(d.record_ids), "refusal": d.refusal.status,
                     "missing_facts": [m.fact for m in d.missing_facts],
+                    "confirm_before_transfer": [m.fact for m in d.confirm_before_transfer],
+                    "possible_emergencies": [e.rule for e in d.possible_emergencies],
                     "complete": d.complete,
-                    "down_withheld": any(x.code == "down_withheld" for x in d.reasons)})
+                    "checks_outstanding": any(x.code == "down_checks_outstanding"
+                                              for x in d.reasons)})
     return out
 
 
@@ -118,6 +125,20 @@ def _ward(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             and r["current_level"] in ("secondary", "tertiary")]
 
 
+def _met(bundle: Bundle, row: dict[str, Any]) -> set[str]:
+    """The rulesets one of whose down-transfer rules fired for ``row``."""
+    rules = {r.id: r for r in bundle.rules}
+    return {rules[f].ruleset for f in row["fired"] if rules[f].direction == "down"}
+
+
+def _advice(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Rows (already meeting a down criterion) by what the rules advise, counted by hand."""
+    down = [r for r in rows if r["direction"] == "down"]
+    return {"advised_down": sum(not r["confirm_before_transfer"] for r in down),
+            "checks_outstanding": sum(bool(r["confirm_before_transfer"]) for r in down),
+            "stay": len(rows) - len(down)}
+
+
 def test_report_columns_constant() -> None:
     """The batch carries these through: inpatient status and what actually happened."""
     assert REPORT_COLUMNS == ("visit_type", "actual_transfer")
@@ -145,21 +166,41 @@ def test_report_counts_add_up(data: dict[str, Any], rows: list[dict[str, Any]]) 
     assert data["source"]["rows_match_metadata"] is True
 
 
-def test_report_rates_match_a_hand_count(data: dict[str, Any],
+def test_report_rates_match_a_hand_count(bundle: Bundle, data: dict[str, Any],
                                          rows: list[dict[str, Any]]) -> None:
-    """Inpatients meeting the down criteria, and the seed 002 rates, counted by hand."""
+    """Inpatients meeting a down criterion, what the rules advise for them, and the seed 002
+    rates, counted by hand."""
     ward = _ward(rows)
-    eligible = [r for r in ward if r["direction"] == "down"]
+    met = [r for r in ward if _met(bundle, r)]
     ip = data["inpatients"]
-    assert ip["rows"] == len(ward) > 0 and ip["eligible"] == len(eligible) > 0
-    assert ip["withheld"] == sum(r["down_withheld"] for r in ward)
-    assert ip["share"] == round(len(eligible) / len(ward), 4)
+    assert ip["rows"] == len(ward) > 0 and ip["met"] == len(met) > 0
+    assert ip["met_share"] == round(len(met) / len(ward), 4)
+    advice = _advice(met)
+    assert {k: ip[k] for k in advice} == advice
+    assert all(advice.values())  # each category occurs in this population
+    assert sum(advice.values()) == ip["met"]
+    for key, n in advice.items():
+        assert ip[f"{key}_share"] == round(n / len(ward), 4)
+    assert ip["stay_up"] == sum(r["direction"] == "up" for r in met)
+    assert ip["inpatients_at_primary"] == sum(
+        r["visit_type"] == "inpatient" and r["current_level"] == "primary" for r in _ok(rows))
+    for level in ip["by_level"]:
+        mine = [r for r in met if r["current_level"] == level["key"]]
+        assert level["rows"] == sum(r["current_level"] == level["key"] for r in ward)
+        assert (level["met"], {k: level[k] for k in advice}) == (len(mine), _advice(mine))
     down = data["targets"]["down_transfer"]
-    done = sum(r["actual_transfer"] == "down" for r in eligible)
-    assert (down["eligible"], down["transferred"]) == (len(eligible), done)
-    assert down["rate"] == round(done / len(eligible), 4)
-    assert down["met"] == [{"year": 2017, "met": done / len(eligible) >= 0.2},
-                           {"year": 2020, "met": done / len(eligible) >= 0.5}]
+    moved = [r for r in met if r["actual_transfer"] == "down"]
+    done = len(moved)
+    assert (down["met"], down["transferred"]) == (len(met), done)
+    assert down["transferred_by_advice"] == _advice(moved)
+    assert down["rate"] == round(done / len(met), 4)
+    other = sum(r["actual_transfer"] == "down" and not _met(bundle, r) for r in ward)
+    assert down["transferred_not_met"] == other > 0
+    assert down["clause_ratio"] == round((done + other) / len(met), 4)
+    advised = advice["advised_down"] + advice["checks_outstanding"]
+    assert (down["rules_down"], down["rules_rate"]) == (advised, round(advised / len(met), 4))
+    assert down["targets_met"] == [{"year": 2017, "met": done / len(met) >= 0.2},
+                                   {"year": 2020, "met": done / len(met) >= 0.5}]
     for cap in data["targets"]["up_referral"]["caps"]:
         level = [r for r in _ok(rows) if r["current_level"] == cap["level"]]
         up = sum(r["actual_transfer"] == "up" for r in level)
@@ -168,8 +209,47 @@ def test_report_rates_match_a_hand_count(data: dict[str, Any],
         assert cap["rules_up"] == sum(r["direction"] == "up" for r in level)
     clinic = [r for r in _ok(rows) if r["visit_type"] in ("first_visit", "follow_up")
               and r["current_level"] in ("secondary", "tertiary")]
-    assert data["targets"]["outpatient_down"]["transferred"] == sum(
-        r["actual_transfer"] == "down" for r in clinic)
+    clinic_down = data["targets"]["outpatient_down"]
+    assert clinic_down["rows"] == len(clinic)
+    assert clinic_down["transferred"] == sum(r["actual_transfer"] == "down" for r in clinic)
+    assert clinic_down["rules_down"] == sum(r["direction"] == "down" for r in clinic)
+
+
+def test_report_inpatient_advice_by_condition(bundle: Bundle, data: dict[str, Any],
+                                              rows: list[dict[str, Any]]) -> None:
+    """Per condition: inpatients evaluated for it, those meeting one of its down criteria, and
+    the advice for them; only conditions that have a down criterion are listed."""
+    ward = _ward(rows)
+    with_down = [k for k in bundle.rulesets
+                 if any(r.ruleset == k and r.direction == "down" for r in bundle.rules)]
+    by = data["inpatients"]["by_condition"]
+    assert [c["key"] for c in by] == with_down and "critical" not in with_down
+    for c in by:
+        mine = [r for r in ward if c["key"] in r["conditions"]]
+        met = [r for r in mine if c["key"] in _met(bundle, r)]
+        assert (c["rows"], c["met"]) == (len(mine), len(met)), c["key"]
+        assert {k: c[k] for k in ("advised_down", "checks_outstanding", "stay")} == \
+            _advice(met), c["key"]
+        assert c["label"] == bundle.rulesets[c["key"]].title.model_dump()
+    assert sum(c["checks_outstanding"] for c in by) > 0
+
+
+def test_report_possible_emergencies(bundle: Bundle, data: dict[str, Any],
+                                     rows: list[dict[str, Any]]) -> None:
+    """Rows with an emergency criterion left open by unrecorded facts, by direction and by
+    rule (with its title)."""
+    ok = _ok(rows)
+    open_ = [r for r in ok if r["possible_emergencies"]]
+    p = data["possible_emergencies"]
+    assert p["rows"] == len(open_) > 0
+    assert p["share"] == round(len(open_) / len(ok), 4)
+    assert p["by_direction"] == {d: sum(r["direction"] == d for r in open_)
+                                 for d in ("up", "down", "stay")}
+    counts = Counter(e for r in ok for e in r["possible_emergencies"])
+    assert [(x["rule"], x["rows"]) for x in p["top_rules"]] == sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0]))[:len(p["top_rules"])]
+    titles = {r.id: r.title.model_dump() for r in bundle.rules}
+    assert all(x["title"] == titles[x["rule"]] for x in p["top_rules"])
 
 
 def test_report_targets_cite_seed_002(data: dict[str, Any]) -> None:
@@ -243,7 +323,14 @@ def test_report_html_is_self_contained_and_bilingual(page: str, report: Report,
                  data["disclaimer"]["zh"], data["disclaimer"]["en"].replace("'", "&#x27;")):
         assert text in page, text
     assert f'{data["rows"]["total"]:,}' in page and f'{data["rows"]["failed"]:,}' in page
-    assert f'{data["targets"]["down_transfer"]["eligible"]:,}' in page
+    assert f'{data["targets"]["down_transfer"]["met"]:,}' in page
+    ip = data["inpatients"]
+    for text in ("建议下转，待核对", "Advised down, checks outstanding", "Possible emergencies",
+                 f'{ip["met"]:,}', f'{ip["checks_outstanding"]:,}',
+                 f'{data["possible_emergencies"]["rows"]:,}'):
+        assert text in page, text
+    assert "withheld" not in page.lower() and "暂缓" not in page
+    assert "withheld" not in report.to_json()
     for ref in data["source"]["rulesets"]:
         assert ref["sha256"] in page
     assert "SYN-" not in page and "BAD-1" not in page
@@ -267,7 +354,11 @@ def test_report_of_an_empty_output(bundle: Bundle, table: pa.Table) -> None:
     report = build_report(table.slice(0, 0), bundle)
     data = report.to_dict()
     assert data["rows"] == {"total": 0, "ok": 0, "failed": 0, "complete": 0, "incomplete": 0}
-    assert data["inpatients"]["share"] is None and data["targets"] == {
+    assert data["inpatients"]["rows"] == data["inpatients"]["met"] == 0
+    assert data["inpatients"]["met_share"] is None
+    assert data["inpatients"]["checks_outstanding_share"] is None
+    assert data["possible_emergencies"]["rows"] == 0
+    assert data["possible_emergencies"]["share"] is None and data["targets"] == {
         "available": False, "needs_column": "actual_transfer"}
     page = report.to_html()
     assert not [d for d in CHART_IDS if f'id="{d}"' in page]
@@ -318,3 +409,49 @@ def test_report_reads_per_key_metadata(bundle: Bundle, table: pa.Table) -> None:
     source = build_report(table.replace_schema_metadata(meta), bundle).to_dict()["source"]
     assert source["backend"] == "durable" and source["rows_match_metadata"] is True
     assert source["labels_from_same_rulesets"] is False
+
+
+DISCHARGE_READY = {  # a sparse record: what an HIS holds for a man 6 days after a knee
+    "care_level": "tertiary", "visit_type": "inpatient", "sex": "male",  # replacement
+    "post_operative": True, "days_since_surgery": 6, "body_temperature": 36.8, "sbp": 128.0,
+    "dbp": 78.0, "self_care_basic": True, "tolerating_semi_liquid_diet": True,
+    "flatus_and_stool_passed": True, "wound_healing_well": True, "walking_freely": True,
+    "oral_analgesia_effective": True}
+
+
+def test_report_counts_a_checklist_down_transfer_as_checks_outstanding(
+        tmp_path: Path, bundle: Bundle, python_engine: Engine) -> None:
+    """Regression (issue 10): a down-transfer whose criterion holds on the recorded facts,
+    with unrecorded facts to confirm, is "advised down, checks outstanding", not stay (it
+    used to be a withheld stay). Screened by the batch itself, then reported."""
+    checked = {"infection_signs": False, "iv_fluids_needed": False, "wound_dehiscence": False,
+               "wound_infection": False}
+    records = [DISCHARGE_READY,  # down, with a checklist
+               {**DISCHARGE_READY, **checked},  # down, nothing to confirm
+               {**DISCHARGE_READY, "wound_infection": True}]  # a recorded blocker: stay
+    decisions = [python_engine.evaluate(r) for r in records]
+    assert [d.direction for d in decisions] == ["down", "down", "stay"]
+    assert [bool(d.confirm_before_transfer) for d in decisions] == [True, False, False]
+    assert all("PO-D1-ERAS" in d.fired_ids for d in decisions)
+    facts = sorted({k for r in records for k in r})
+    table = pa.table({"patient_id": ["p1", "p2", "p3"], "actual_transfer": ["down"] * 3,
+                      **{k: [r.get(k) for r in records] for k in facts}})
+    source, output = tmp_path / "ward.parquet", tmp_path / "out.parquet"
+    pq.write_table(table, source)
+    run_batch(BatchOptions(source, output, rules=bundle, backend="python", workers=1,
+                           progress=False), io.StringIO())
+    out = pq.read_table(output)
+    assert out.column("checks_outstanding").to_pylist() == [True, False, False]
+    assert out.column("confirm_before_transfer").to_pylist()[0] == [
+        m.fact for m in decisions[0].confirm_before_transfer]
+    report = build_report(output, bundle)
+    ip = report.to_dict()["inpatients"]
+    want = {"rows": 3, "met": 3, "advised_down": 1, "checks_outstanding": 1, "stay": 1,
+            "stay_up": 0}
+    assert {k: ip[k] for k in want} == want
+    (post_op,) = [c for c in ip["by_condition"] if c["key"] == "post_operative"]
+    assert {k: post_op[k] for k in want} == want
+    down = report.to_dict()["targets"]["down_transfer"]
+    assert (down["met"], down["transferred"], down["rules_down"]) == (3, 3, 2)
+    assert down["transferred_by_advice"] == {"advised_down": 1, "checks_outstanding": 1,
+                                             "stay": 1}
