@@ -47,6 +47,25 @@ def durable_json(text: str) -> str:
     return _BARE_EXPONENT.sub(r"\1.0", text)
 
 
+def encode_facts(facts: dict[str, Any]) -> dict[str, str]:
+    """Each fact as its JSON member (``"sbp":182``), written as durable_rules reads numbers:
+    encoded once per record, then joined for each handle that reads it."""
+    return {name: f'"{name}":{_member_value(value)}' for name, value in facts.items()}
+
+
+def _member_value(value: Any) -> str:
+    """JSON of one validated value (a finite number, a boolean or a string), fast."""
+    kind = type(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        text = repr(value)  # what json writes for a finite float
+        return text if "e" not in text else durable_json(":" + text)[1:]
+    return _ENCODER.encode(value)
+
+
 def available() -> bool:
     """Whether durable_rules' C extension can be imported on this platform."""
     return _dre is not None
@@ -104,7 +123,14 @@ class DurableMatcher:
         """(fired, undetermined) rule indexes for ``facts`` (validated, no nulls), from one
         assertion: the rules whose condition is true, and those whose condition is neither
         true nor false (its negation is not true either)."""
-        codes = self._codes(facts)
+        return self._split(self._codes(facts))
+
+    def classify_members(self, members: Iterable[str]) -> tuple[list[int], list[int]]:
+        """``classify`` for a record given as its JSON members (``encode_facts``)."""
+        body = "".join("," + m for m in members)
+        return self._split(self._assert("{" + _FACT_ID + f',"{RESERVED}":1' + body + "}"))
+
+    def _split(self, codes: list[int]) -> tuple[list[int], list[int]]:
         fired = [c for c in codes if c >= 0]
         decided = {-2 - c for c in codes if c <= -2}
         decided.update(fired)
@@ -117,6 +143,9 @@ class DurableMatcher:
     def _codes(self, facts: dict[str, Any]) -> list[int]:
         body = durable_json(_ENCODER.encode(facts))
         message = "{" + _FACT_ID + f',"{RESERVED}":1' + ("," + body[1:] if len(body) > 2 else "}")
+        return self._assert(message)
+
+    def _assert(self, message: str) -> list[int]:
         for attempt in (1, 2):
             handle = self._handle()
             try:
@@ -129,7 +158,7 @@ class DurableMatcher:
         raise AssertionError  # pragma: no cover
 
     def _run(self, handle: int, message: str) -> list[int]:
-        fired: set[int] = set()
+        actions: list[str] = []
         result = _dre.assert_fact(handle, message)
         try:
             code = result[0]
@@ -137,18 +166,19 @@ class DurableMatcher:
                 state = result[1]
                 first = _dre.start_action_for_state(handle, state)
                 action = first[1] if first else None
-                index = self._index
+                complete, append = _dre.complete_and_start_action, actions.append
                 while action:
-                    # '{"<rule>":{"m":{…the fact…}}}': the rule name is all we need, and
-                    # parsing the echoed fact would cost more than the match
-                    fired.add(index[action[2:action.index('"', 2)]])
-                    action = _dre.complete_and_start_action(handle, state)
+                    append(action)
+                    action = complete(handle, state)
             elif code != 1:  # 1: no rule matched
                 msg = f"assert_fact returned code {code}"
                 raise EngineError(msg)
         finally:
             _dre.retract_fact(handle, _RETRACT if message is not _INIT_FACT else message)
-        return sorted(fired)
+        # '{"<rule>":{"m":{…the fact…}}}': the rule name is all we need, and parsing the
+        # echoed fact would cost more than the match; a rule with an ``or`` fires twice
+        index = self._index
+        return sorted({index[a[2:a.index('"', 2)]] for a in actions})
 
     def classify_many(self, records: list[dict[str, Any]]) -> list[tuple[list[int], list[int]]]:
         """``classify`` for many records in one multi-fact assertion (each under its own id),

@@ -51,18 +51,22 @@ class _Part:
         self.used = frozenset(f for r in rules for f in r.facts)
         self.emergency = frozenset(r.index for r in rules if r.emergency)
 
-    def classify(self, record: dict[str, Any]) -> tuple[list[int], list[int]]:
-        """(fired, undetermined) over every rule."""
+    def classify(self, record: dict[str, Any], members: dict[str, str] | None = None
+                 ) -> tuple[list[int], list[int]]:
+        """(fired, undetermined) over every rule; ``members``: the record as
+        ``engine.encode_facts`` gives it, encoded once for all the parts."""
         if self.durable is None:
             return self.python.classify(record)
+        if members is None:
+            members = engine.encode_facts(record)
         used = self.used
-        facts = {k: v for k, v in record.items() if k in used}
+        mine = [m for k, m in members.items() if k in used]
         if len(self.durable) == 1:
-            return self.durable[0].classify(facts)
+            return self.durable[0].classify_members(mine)
         fired: list[int] = []
         undetermined: list[int] = []
         for matcher in self.durable:
-            hits, unknown = matcher.classify(facts)
+            hits, unknown = matcher.classify_members(mine)
             fired += hits
             undetermined += unknown
         return fired, undetermined
@@ -181,22 +185,23 @@ class Engine:
         fired: list[int] = []
         undetermined: list[int] = []
         scopes: list[tuple[str, Scope]] = []
+        members = engine.encode_facts(record) if self.backend == "durable" else None
         if conditions is not None:
             for part in self._select(conditions):
                 scopes.append((part.id, "requested"))
-                hits, unknown = part.classify(record)
+                hits, unknown = part.classify(record, members)
                 fired += hits
                 undetermined += unknown
         else:
             for part, scope in zip(self._order, in_scope, strict=True):
                 scopes.append((part.id, cast(Scope, scope)))
                 if scope == "applies":
-                    hits, unknown = part.classify(record)
+                    hits, unknown = part.classify(record, members)
                     fired += hits
                     undetermined += unknown
                 elif scope == "unknown":  # only emergencies true on the recorded facts
                     emergency = part.emergency
-                    fired += [i for i in part.classify(record)[0] if i in emergency]
+                    fired += [i for i in part.classify(record, members)[0] if i in emergency]
         refs = self._resolver.refs(tuple(scopes))
         return self._resolver.decide(record, fired, undetermined, refs, bypass, derived)
 

@@ -193,6 +193,18 @@ def _cite(refs: Iterable[CitationRef]) -> tuple[Citation, ...]:
 
 
 _DECISION_FIELDS = tuple(Decision.model_fields)
+# Fields that differ between patients of one pattern; every other field's JSON is built once.
+_PER_PATIENT = ("reasons", "possible_emergencies", "fired", "confirm_before_transfer",
+                "missing_facts", "derived_facts")
+
+
+class _Candidate(NamedTuple):
+    """A fact a relevant undetermined rule needs: listed as missing when it is unrecorded."""
+
+    fact: str
+    item: MissingFact
+    json: str
+    confirm: bool  # its effect is more than the target: on a down-transfer's checklist
 
 
 class _Pattern(NamedTuple):
@@ -202,7 +214,20 @@ class _Pattern(NamedTuple):
     fired: tuple[CompiledRule, ...]
     relevant: tuple[tuple[CompiledRule, Effect], ...]  # undetermined rules that change it
     emergencies: tuple[CompiledRule, ...]  # undetermined emergency rules
-    inputs: tuple[str, ...]  # facts the relevant and emergency rules need
+    # The relevant rules' facts, most consequential first, then by how many rules need them,
+    # then by name: whichever of them a record lacks are its missing facts, in this order.
+    candidates: tuple[_Candidate, ...]
+
+
+class _Static(NamedTuple):
+    """A pattern's decision for one level, refusal, bypass and scopes, less the per-patient
+    fields; its JSON as the text between those fields (``segments``)."""
+
+    values: dict[str, Any]
+    down: bool
+    reasons: tuple[tuple[Reason, ...], str]  # without a checklist
+    reasons_checks: tuple[tuple[Reason, ...], str]  # with one (down_checks_outstanding)
+    segments: tuple[str, ...]  # len(_PER_PATIENT) + 1
 
 
 class Resolver:
@@ -261,12 +286,13 @@ class Resolver:
                                                  "derivable_from": self.derivable.get(n, ())})
                           for n, label in self.fact_labels.items()}
         self._missing_items: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
-        self._possible_items: dict[tuple[int, tuple[str, ...]], PossibleEmergency] = {}
+        self._possible_items: dict[tuple[int, tuple[str, ...]],
+                                   tuple[PossibleEmergency, str]] = {}
         self._fragments: dict[int, tuple[object, str]] = {}
         self._records_cache: dict[tuple[Any, ...], tuple[RequiredRecord, ...]] = {}
         self._destinations: dict[tuple[Any, ...], Destination | None] = {}
         self._patterns: dict[tuple[Any, ...], _Pattern] = {}
-        self._statics: dict[tuple[Any, ...], tuple[dict[str, Any], str, str, str]] = {}
+        self._statics: dict[tuple[Any, ...], _Static] = {}
         self._effects: dict[tuple[Any, ...], Effect | None] = {}
         self._refs: dict[tuple[Any, ...], tuple[RulesetRef, ...]] = {}
 
@@ -320,16 +346,18 @@ class Resolver:
         pattern = self._patterns.get(key1)
         if pattern is None:
             pattern = self._pattern(key1)
-        absent = tuple(f for f in pattern.inputs if f not in facts)
         declined = facts.get("accepts_transfer") == "no"
         # refs are kept alive by the cached value that holds them, so their id stays unique
-        key2 = (key1, declined, bypass, absent, id(refs))
+        key2 = (key1, declined, bypass, id(refs))
         static = self._statics.get(key2)
         if static is None:
-            static = self._static(pattern, current, declined, bypass, set(absent), refs)
+            static = self._static(pattern, current, declined, bypass, refs)
             if len(self._statics) < _CACHE_MAX:
                 self._statics[key2] = static
-        values, head, mid, tail = static
+        missing = [c for c in pattern.candidates if c.fact not in facts]
+        confirm = [c for c in missing if c.confirm] if static.down else []
+        possible = [self._possible(rule, facts) for rule in pattern.emergencies]
+        reasons, reasons_json = static.reasons_checks if confirm else static.reasons
         names = {f for f, _ in derived}
         fired_objects: list[FiredRule] = []
         fired_json: list[str] = []
@@ -343,10 +371,22 @@ class Resolver:
             item, text = self._derived(fact, index, facts)
             derived_objects.append(item)
             derived_json.append(text)
-        values = dict(values)
+        values = dict(static.values)
+        values["reasons"] = reasons
+        values["possible_emergencies"] = tuple(p for p, _ in possible)
         values["fired"] = tuple(fired_objects)
+        values["confirm_before_transfer"] = tuple(c.item for c in confirm)
+        values["missing_facts"] = tuple(c.item for c in missing)
         values["derived_facts"] = tuple(derived_objects)
-        text = "".join((head, ",".join(fired_json), mid, ",".join(derived_json), tail))
+        seg = static.segments
+        text = "".join((
+            seg[0], reasons_json,
+            seg[1], "[", ",".join(j for _, j in possible), "]",
+            seg[2], "[", ",".join(fired_json), "]",
+            seg[3], "[", ",".join(c.json for c in confirm), "]",
+            seg[4], "[", ",".join(c.json for c in missing), "]",
+            seg[5], "[", ",".join(derived_json), "]",
+            seg[6]))
         return construct(Decision, values, {"_json": text})
 
     # --- the pattern: outcome, and what unrecorded facts could do -------------------------
@@ -371,9 +411,8 @@ class Resolver:
                 emergencies.append(rule)
             if effect is not None:
                 relevant.append((rule, effect))
-        inputs = tuple(dict.fromkeys(
-            f for r in [*(r for r, _ in relevant), *emergencies] for f in self.inputs[r.index]))
-        value = _Pattern(out, fired, tuple(relevant), tuple(emergencies), inputs)
+        value = _Pattern(out, fired, tuple(relevant), tuple(emergencies),
+                         self._candidates(relevant))
         if len(self._patterns) < _CACHE_MAX:
             self._patterns[key1] = value
         return value
@@ -390,8 +429,7 @@ class Resolver:
         return effect
 
     def _static(self, pattern: _Pattern, current: str, declined: bool, bypass: bool,
-                absent: set[str], refs: tuple[RulesetRef, ...]
-                ) -> tuple[dict[str, Any], str, str, str]:
+                refs: tuple[RulesetRef, ...]) -> _Static:
         out = pattern.out
         reasons = list(out.reasons)
         direction, urgency = out.direction, out.urgency
@@ -406,79 +444,71 @@ class Resolver:
         refusal = self.refusals[(direction, declined)]
         if refusal.status == "required_now":
             reasons.append("patient_declined")
-        missing = self._missing(pattern.relevant, absent)
-        confirm = tuple(m for m in missing if m.effect != "target") \
-            if direction == "down" else ()
-        if confirm:
-            reasons.append("down_checks_outstanding")
-        possible = tuple(self._possible(r, absent) for r in pattern.emergencies)
-        if possible:
-            reasons.append("possible_emergency")
-        if pattern.relevant:
-            reasons.append("incomplete")
+        # every undetermined rule has an unrecorded fact: these two hold for every patient
+        late = (["possible_emergency"] if pattern.emergencies else []) + \
+            (["incomplete"] if pattern.relevant else [])
+        plain = tuple(self.reason_objects[c] for c in [*reasons, *late])
+        checks = tuple(self.reason_objects[c]
+                       for c in [*reasons, "down_checks_outstanding", *late])
         values = {
             "direction": direction,
             "urgency": urgency,
             "current_level": current,
             "target_level": out.target,
             "destination": self._destination(out, bypass) if transfer else None,
-            "reasons": tuple(self.reason_objects[c] for c in reasons),
-            "possible_emergencies": possible,
-            "fired": (),
             "records": self._records(direction, out.deciding, bypass, refusal)
             if transfer else (),
             "refusal": refusal,
             "advice": tuple(dict.fromkeys(a for r in out.deciding for a in r.advice))
             if transfer else (),
-            "confirm_before_transfer": confirm,
             "complete": not pattern.relevant,
-            "missing_facts": missing,
             "undetermined_rules": tuple(r.id for r, _ in pattern.relevant),
-            "derived_facts": (),
             "rulesets": refs,
             "disclaimer": DISCLAIMER,
         }
-        # The JSON of everything but the two per-patient lists, from parts serialised once.
-        pieces: list[str] = []
-        current_piece: list[str] = []
-        for name in _DECISION_FIELDS:
-            if name in ("fired", "derived_facts"):
-                current_piece.append(f'"{name}":[')
-                pieces.append(",".join(current_piece))
-                current_piece = []
-                continue
-            current_piece.append(f'"{name}":{self._js(values[name])}')
-        tail = ",".join(current_piece)
-        # head: '{…,"fired":['  mid: '],…,"derived_facts":['  tail: '],…}'
-        head = "{" + pieces[0]
-        mid = "]," + pieces[1]
-        return values, head, mid, "]," + tail + "}"
+        # in field order (a constructed model dumps its values in their order), the
+        # per-patient fields as placeholders that decide() replaces
+        values = {name: values.get(name) for name in _DECISION_FIELDS}
+        # The JSON of every other field, serialised once; the per-patient ones go between.
+        segments: list[str] = []
+        text = "{"
+        for n, name in enumerate(_DECISION_FIELDS):
+            text += ("," if n else "") + f'"{name}":'
+            if name in _PER_PATIENT:
+                segments.append(text)
+                text = ""
+            else:
+                # the scopes and the records are tuples held by their own caches
+                text += self._js(values[name], kept=name in ("rulesets", "records"))
+        segments.append(text + "}")
+        return _Static(values, direction == "down", (plain, self._js(plain)),
+                       (checks, self._js(checks)), tuple(segments))
 
-    def _js(self, value: Any) -> str:
-        """JSON of one field's value; long-lived parts are serialised once."""
+    def _js(self, value: Any, *, kept: bool = False) -> str:
+        """JSON of one field's value; long-lived parts (models, and tuples the caller says are
+        ``kept`` in a cache) are serialised once."""
         if value is None or isinstance(value, str | bool | int):
             return to_json(value).decode()
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) and not kept:
             return "[" + ",".join(self._js(v) for v in value) + "]"
         hit = self._fragments.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        text = str(value.model_dump_json())
+        text = self._js(value) if kept else str(value.model_dump_json())
         if len(self._fragments) < _CACHE_MAX * 4:
             self._fragments[id(value)] = (value, text)  # holds value: its id stays unique
         return text
 
-    def _missing(self, relevant: Sequence[tuple[CompiledRule, Effect]],
-                 absent: set[str]) -> tuple[MissingFact, ...]:
-        """Unrecorded facts of the relevant rules, most consequential first, then by name."""
+    def _candidates(self, relevant: Sequence[tuple[CompiledRule, Effect]]
+                    ) -> tuple[_Candidate, ...]:
+        """The relevant rules' facts, most consequential first, then by name (see _Pattern)."""
         need: dict[str, list[str]] = {}
         effect: dict[str, Effect] = {}
         for rule, eff in relevant:
             for name in self.inputs[rule.index]:
-                if name in absent:
-                    need.setdefault(name, []).append(rule.id)
-                    if name not in effect or _EFFECT_RANK[eff] < _EFFECT_RANK[effect[name]]:
-                        effect[name] = eff
+                need.setdefault(name, []).append(rule.id)
+                if name not in effect or _EFFECT_RANK[eff] < _EFFECT_RANK[effect[name]]:
+                    effect[name] = eff
         ranked = sorted(need, key=lambda n: (_EFFECT_RANK[effect[n]], -len(need[n]), n))
         out = []
         for name in ranked:
@@ -490,21 +520,23 @@ class Resolver:
                     "needed_by": key[2], "derivable_from": self.derivable.get(name, ())})
                 if len(self._missing_items) < _CACHE_MAX:
                     self._missing_items[key] = item
-            out.append(item)
+            out.append(_Candidate(name, item, self._js(item), key[1] != "target"))
         return tuple(out)
 
-    def _possible(self, rule: CompiledRule, absent: set[str]) -> PossibleEmergency:
-        names = tuple(n for n in self.inputs[rule.index] if n in absent)
+    def _possible(self, rule: CompiledRule, facts: Mapping[str, Any]
+                  ) -> tuple[PossibleEmergency, str]:
+        names = tuple(n for n in self.inputs[rule.index] if n not in facts)
         key = (rule.index, names)
-        item = self._possible_items.get(key)
-        if item is None:
+        hit = self._possible_items.get(key)
+        if hit is None:
             check = tuple(self.fact_refs[n] for n in names)
             item = construct(PossibleEmergency, {
                 "rule": rule.id, "ruleset": rule.ruleset, "title": rule.title, "check": check,
                 "citations": self.rule_citations[rule.index]})
+            hit = (item, self._js(item))
             if len(self._possible_items) < _CACHE_MAX:
-                self._possible_items[key] = item
-        return item
+                self._possible_items[key] = hit
+        return hit
 
     # --- per patient ------------------------------------------------------------------------
     def _fired(self, rule: CompiledRule, facts: Mapping[str, Any],
