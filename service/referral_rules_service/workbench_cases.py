@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from referral_rules import Bundle, Engine
@@ -33,6 +34,9 @@ _EXPECT_KEYS = ("direction", "urgency", "target_level", "destination", "fired", 
                 "deferrable", "refusal", "complete", "confirm", "possible_emergencies",
                 "derived")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+#: what JSON leaves as it is but YAML does not take as itself in a double-quoted scalar:
+#: characters it does not allow (YAML 1.1 §5.1) and the line breaks it folds (§5.4)
+_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 #: words a YAML 1.1 reader (or a person) could take for something other than a string
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf"}
 
@@ -140,7 +144,8 @@ def _scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.match(text) and text.lower() not in _RESERVED:
         return text
-    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+    quoted = json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+    return _ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def _flow(items: Sequence[Any]) -> str:
@@ -194,7 +199,10 @@ def case_snippet(bundle: Bundle, engine: Engine, facts: Mapping[str, Any],
 def _verify(bundle: Bundle, engine: Engine, text: str) -> list[str]:
     """Read ``text`` back as the library reads a case (its YAML loader, the strict case model)
     and run it on ``engine``: the problems, or none."""
-    data, _, issues = load_yaml("cases:\n" + text, "snippet.yaml")
+    try:
+        data, _, issues = load_yaml("cases:\n" + text, "snippet.yaml")
+    except yaml.YAMLError as exc:  # the loader raises some reader errors instead of reporting
+        return [f"the YAML could not be read: {exc}"]
     if issues or not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         return [str(i) for i in issues] or ["the snippet is not a list of cases"]
     try:

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from referral_rules import RulesetError, load_rulesets
 
 __all__ = ["FILE_NAME", "MAX_FILE_BYTES", "check_draft", "list_files", "read_file"]
@@ -22,6 +24,9 @@ _NAME = re.compile(FILE_NAME)
 MAX_FILE_BYTES = 2_000_000
 #: rules files copied into the temporary directory (the bundled directory has 8)
 MAX_FILES = 200
+#: characters YAML does not allow in a stream (YAML 1.1 §5.1, as PyYAML's reader checks)
+_UNPRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
+                          "\U00010000-\U0010ffff]")
 
 
 def _yaml_files(directory: Path) -> list[Path]:
@@ -50,6 +55,11 @@ def check_draft(directory: Path, name: str, text: str) -> dict[str, Any]:
     """Validate the rules directory with ``name`` replaced (or added) by ``text``: every
     problem at file:line:column, or a summary of what loads. Validation only: the check runs
     in a temporary copy, which is removed afterwards."""
+    bad = _UNPRINTABLE.search(text)
+    if bad is not None:  # the library's loader raises on these instead of reporting them
+        return _problem(name, text, bad.start(),
+                        f"character U+{ord(bad.group()):04X} is not allowed in YAML",
+                        "delete it (it is invisible in most editors)")
     with tempfile.TemporaryDirectory(prefix="referral-rules-draft-") as tmp:
         root = Path(tmp)
         for path in _yaml_files(directory):
@@ -58,6 +68,8 @@ def check_draft(directory: Path, name: str, text: str) -> dict[str, Any]:
         (root / name).write_text(text, encoding="utf-8")
         try:
             bundle = load_rulesets(root)
+        except yaml.YAMLError as exc:  # a reader error the loader did not turn into an issue
+            return _problem(name, text, 0, f"the YAML could not be read: {exc}", None)
         except RulesetError as exc:
             issues = []
             for issue in exc.issues:
@@ -72,3 +84,14 @@ def check_draft(directory: Path, name: str, text: str) -> dict[str, Any]:
     return {"ok": True, "file": name, "issues": [],
             "summary": {"rulesets": rulesets, "rules": len(bundle.rules),
                         "cases": len(bundle.cases)}}
+
+
+def _problem(name: str, text: str, offset: int, message: str,
+             suggestion: str | None) -> dict[str, Any]:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    hint = f" ({suggestion})" if suggestion else ""
+    issue = {"file": name, "line": line, "column": column, "path": "", "message": message,
+             "code": "yaml-syntax", "suggestion": suggestion,
+             "text": f"{name}:{line}:{column}: {message}{hint} [yaml-syntax]"}
+    return {"ok": False, "file": name, "issues": [issue], "summary": None}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
 from referral_rules import Decision
 
@@ -38,7 +38,7 @@ _Conditions = Field(
 class EvaluationRequest(BaseModel):
     """One patient from the form. Nothing is audited or stored."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"facts": _FACTS, "conditions": None, "lang": "zh"}]})
     facts: dict[str, Any] = Field(description="Fact name → value, as in the vocabulary; a fact "
                                   "left out (or null) is not recorded.")
@@ -106,14 +106,26 @@ class CasesList(BaseModel):
     files: list[dict[str, Any]]
 
 
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        msg = "must be a whole number, not true or false"
+        raise ValueError(msg)  # pydantic reports a ValueError as a 422 issue
+    return value
+
+
+#: a case index: a whole number, as JSON Schema has it (896.0 is one), never a boolean
+CaseIndex = Annotated[int, BeforeValidator(_not_a_boolean),
+                      Field(strict=False, ge=0, le=1_000_000)]
+
+
 class RunRequest(BaseModel):
     """Which cases to run: one file's, one case of it, or (nothing named) every case."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"file": "hypertension.yaml"}, {"file": "hypertension.yaml", "index": 3}, {}]})
     file: str | None = Field(default=None, pattern=FILE_NAME, description="A file name from "
                              "GET /v1/workbench/cases; null: every file.")
-    index: int | None = Field(default=None, ge=0, le=1_000_000,
+    index: CaseIndex | None = Field(default=None,
                               description="The case's index within its file.")
 
 
@@ -137,7 +149,7 @@ class RunResult(BaseModel):
 class CaseRequest(BaseModel):
     """The patient on the form, to be written as a test case."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"facts": _FACTS, "conditions": None, "name": "初诊 182/96 → 常规上转",
          "criterion": "HTN-U1"}]})
     facts: dict[str, Any] = Field(description="As for evaluate.")
@@ -218,7 +230,7 @@ class FileText(BaseModel):
 class DraftRequest(BaseModel):
     """A ruleset file being edited: validated in a temporary copy, never written."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"file": "hypertension.yaml", "text": "id: hypertension\nversion: \"1.0.0\"\n…"}]})
     file: str = Field(pattern=FILE_NAME, description="The file's name in the rules directory "
                       "(a new name adds a file).")

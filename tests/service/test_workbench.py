@@ -316,7 +316,8 @@ def test_case_snippet_with_named_rulesets_lists_them(bench: TestClient) -> None:
 
 
 @pytest.mark.parametrize("value", [182, 36.6, 1e-05, 2.5e20, True, False, "no", "yes", "on",
-                                   "null", "primary", "张某 said \"no\"", "a: b", "#x", "", "1"])
+                                   "null", "primary", "张某 said \"no\"", "a: b", "#x", "", "1", "\x7f",
+                                   "a\x85b", "a\u2028b", "tab\tnew\nline", "\ufeffbom"])
 def test_snippet_scalars_read_back_as_the_same_value(value: object) -> None:
     data, _, issues = load_yaml(f"v: {_scalar(value)}\n", "x.yaml")
     assert not issues
@@ -398,6 +399,11 @@ def test_draft_problems_are_located_and_nothing_is_written(bench: TestClient) ->
     assert added["ok"] and added["summary"]["cases"] == len(load_rulesets(RULES).cases) + 1
     assert bench.post("/v1/workbench/draft",
                       json={"file": "../escape.yaml", "text": "x"}).status_code == 422
+    # a character YAML does not allow: located, never a 500 (the library's loader raises here)
+    odd = bench.post("/v1/workbench/draft",
+                     json={"file": "hypertension.yaml", "text": "id: x\nversion: \x7f1\n"})
+    assert odd.status_code == 200
+    assert odd.json()["issues"][0]["text"].startswith("hypertension.yaml:2:10: character U+007F")
     assert {p.name: p.stat().st_mtime_ns for p in RULES.iterdir()} == before
 
 

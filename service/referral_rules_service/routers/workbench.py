@@ -294,9 +294,38 @@ _HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
 
 
+def _openapi_with_rules(app: FastAPI) -> None:
+    """The OpenAPI document with the loaded vocabulary as the schema of the form's ``facts``
+    and the loaded ruleset ids as the values of ``conditions``, as for ``/v1/decisions``."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = plain()
+        state = app.state
+        rules: Rules | None = (state.workbench.rules if hasattr(state, "workbench") else
+                               state.services.rules if hasattr(state, "services") else None)
+        if rules is None:
+            return spec
+        bundle = rules.current.bundle
+        schemas = spec["components"]["schemas"]
+        if "PatientFacts" not in schemas:
+            facts = bundle.vocabulary.json_schema()
+            facts["title"] = "PatientFacts"
+            schemas["PatientFacts"] = facts
+        for name in ("EvaluationRequest", "CaseRequest"):
+            props = schemas[name]["properties"]
+            props["facts"] = {"$ref": "#/components/schemas/PatientFacts"}
+            props["conditions"]["anyOf"][0]["items"] = {"enum": sorted(bundle.rulesets),
+                                                        "type": "string"}
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def add_workbench(app: FastAPI) -> None:
     """Add the API, the page at ``/workbench`` and its assets (in the package, no CDN)."""
     app.include_router(router)
+    _openapi_with_rules(app)
     # the more specific mount first: a mount matches every path under its prefix
     app.mount(f"{ASSETS}/mermaid", StaticFiles(directory=_STATIC / "mermaid"),
               name="workbench-mermaid")
