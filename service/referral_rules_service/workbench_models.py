@@ -114,8 +114,8 @@ def _not_a_boolean(value: Any) -> Any:
 
 
 #: a case index: a whole number, as JSON Schema has it (896.0 is one), never a boolean
-CaseIndex = Annotated[int, BeforeValidator(_not_a_boolean),
-                      Field(strict=False, ge=0, le=1_000_000)]
+CaseIndex = Annotated[int, Field(strict=False, ge=0, le=1_000_000),
+                      BeforeValidator(_not_a_boolean)]
 
 
 class RunRequest(BaseModel):
