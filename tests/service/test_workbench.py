@@ -316,8 +316,8 @@ def test_case_snippet_with_named_rulesets_lists_them(bench: TestClient) -> None:
 
 
 @pytest.mark.parametrize("value", [182, 36.6, 1e-05, 2.5e20, True, False, "no", "yes", "on",
-                                   "null", "primary", "张某 said \"no\"", "a: b", "#x", "", "1", "\x7f",
-                                   "a\x85b", "a\u2028b", "tab\tnew\nline", "\ufeffbom"])
+                                   "null", "primary", "张某 said \"no\"", "a: b", "#x", "", "1",
+                                   "\x7f", "a\x85b", "a\u2028b", "tab\tnew\nline", "\ufeffbom"])
 def test_snippet_scalars_read_back_as_the_same_value(value: object) -> None:
     data, _, issues = load_yaml(f"v: {_scalar(value)}\n", "x.yaml")
     assert not issues

@@ -967,7 +967,7 @@
         h("td", {}, d.kind === "threshold" ? h("strong", { text: valueText(d.value) + (d.unit ? " " + d.unit : "") }) : h("code", { text: String(d.value) }),
           d.otherwise ? h("span", { class: "small", text: " (otherwise " + d.otherwise + ")" }) : null),
         h("td", {}, d.citations.map(citationBlock)), h("td", { class: "small", text: L(d.note) }))))));
-    article.append(h("h4", { text: t("rules_list") }), rs.rules.map((r) => h("section", {
+    article.append(h("h4", { text: t("rules_list") }), h("div", { id: "rule-list" }, rs.rules.map((r) => h("section", {
       class: "rule-item", id: "rule-" + safeId(r.id), tabindex: "-1", "aria-labelledby": "rt-" + safeId(r.id) },
       h("div", {}, h("strong", { id: "rt-" + safeId(r.id), text: L(r.title) }), " ", h("code", { text: r.id }),
         " ", h("span", { class: "where", text: fileLine(r.file, r.line) })),
@@ -979,7 +979,7 @@
       r.records.length ? h("div", { class: "small", text: t("records") + ": " + r.records.join(", ") }) : null,
       r.citations.map(citationBlock),
       r.advice.map((a) => h("div", { class: "small", text: t("advice") + ": " + L(a) })),
-      r.note ? h("div", { class: "small muted", text: t("note") + ": " + L(r.note) }) : null)));
+      r.note ? h("div", { class: "small muted", text: t("note") + ": " + L(r.note) }) : null))));
     article.append(h("h4", { text: t("sources") }), h("ul", {}, rs.sources.map((s) => h("li", {}, h("code", { text: s.id }), " ",
       s.url ? h("a", { href: s.url, rel: "noreferrer noopener", target: "_blank", text: s.title }) : s.title,
       s.publisher ? " · " + s.publisher : "", s.year ? " · " + s.year : ""))));
