@@ -92,8 +92,12 @@ def _fact(name: str, spec: FactSpec, bundle: Bundle, readers: list[str]) -> dict
 def form_schema(bundle: Bundle, generation: int) -> dict[str, Any]:
     """The patient form: every vocabulary fact (type, unit, range, values, zh/en label, how it
     is derived, which rules read it) and the order to show them in, grouped by ruleset and, in
-    each, by the ruleset's scope (``applies_to``) and its criteria. Each fact is shown once, in
-    the first group that reads it; later groups name it under ``shared``."""
+    each, by the ruleset's scope (``applies_to``) and its criteria.
+
+    Each fact is shown once: the policy's facts first, then each ruleset's scope facts (so
+    ``sbp`` sits with hypertension, whose scope reads it, not with the first ruleset whose
+    criteria do), then each ruleset's criteria facts; a group names the facts it reads that are
+    shown in another ruleset's group under ``shared``."""
     vocab = bundle.vocabulary
     inputs = _inputs(bundle)
     readers: dict[str, list[str]] = {name: [] for name in vocab.facts}
@@ -105,20 +109,18 @@ def form_schema(bundle: Bundle, generation: int) -> dict[str, Any]:
              for name, spec in vocab.facts.items()}
     shown: set[str] = set()
 
-    def take(names: Iterable[str]) -> tuple[list[str], list[str]]:
-        new, shared = [], []
-        for name in names:
-            if name not in vocab.facts:
-                continue
-            if name in shown:
-                shared.append(name)
-            else:
-                shown.add(name)
-                new.append(name)
-        return new, shared
+    def take(names: Iterable[str]) -> list[str]:
+        new = [n for n in dict.fromkeys(names) if n in vocab.facts and n not in shown]
+        shown.update(new)
+        return new
 
-    policy = [*vocab.required, *_POLICY_FACTS, *facts_of(bundle.policy.bypass)]
-    patient, _ = take(policy)
+    patient = take([*vocab.required, *_POLICY_FACTS, *facts_of(bundle.policy.bypass)])
+    scopes = {rs.id: [f for f in _expand(facts_of(rs.scope), inputs) if f in vocab.facts]
+              for rs in bundle.rulesets.values()}
+    criteria = {rs.id: [f for f in _expand((f for r in rs.rules for f in r.facts), inputs)
+                        if f in vocab.facts] for rs in bundle.rulesets.values()}
+    scope_new = {rid: take(names) for rid, names in scopes.items()}
+    criteria_new = {rid: take(names) for rid, names in criteria.items()}
     groups: list[dict[str, Any]] = [{
         "id": "patient", "ruleset": None, "title": _PATIENT, "scope": None,
         "sections": [{"kind": "policy", "facts": patient}], "shared": []}]
@@ -126,21 +128,18 @@ def form_schema(bundle: Bundle, generation: int) -> dict[str, Any]:
     for rs in bundle.rulesets.values():
         spec = rs.spec
         scope_text = _inline(spec.applies_to) if spec is not None else "true"
-        scope_facts = _expand(facts_of(rs.scope), inputs)
-        scope_new, scope_shared = take(scope_facts)
-        criteria = _expand((f for r in rs.rules for f in r.facts), inputs)
-        criteria_new, criteria_shared = take(criteria)
-        shared = list(dict.fromkeys([*scope_shared, *criteria_shared]))
+        own = {*scope_new[rs.id], *criteria_new[rs.id], *patient}  # the patient's: at the top
+        shared = [f for f in dict.fromkeys([*scopes[rs.id], *criteria[rs.id]]) if f not in own]
         groups.append({
             "id": rs.id, "ruleset": rs.id, "title": _text(rs.title), "scope": scope_text,
-            "sections": [{"kind": "scope", "facts": scope_new},
-                         {"kind": "criteria", "facts": criteria_new}],
+            "sections": [{"kind": "scope", "facts": scope_new[rs.id]},
+                         {"kind": "criteria", "facts": criteria_new[rs.id]}],
             "shared": shared})
         rulesets.append({"id": rs.id, "title": _text(rs.title), "version": rs.version,
                          "file": Path(rs.file).name, "scope": scope_text,
-                         "scope_facts": [f for f in scope_facts if f in vocab.facts],
-                         "rules": len(rs.rules), "cases": len(rs.cases)})
-    rest, _ = take(vocab.facts)
+                         "scope_facts": scopes[rs.id], "rules": len(rs.rules),
+                         "cases": len(rs.cases)})
+    rest = take(vocab.facts)
     if rest:
         groups.append({"id": "other", "ruleset": None, "title": _OTHER, "scope": None,
                        "sections": [{"kind": "other", "facts": rest}], "shared": []})

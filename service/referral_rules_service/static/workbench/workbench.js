@@ -28,7 +28,7 @@
       mode_some: "仅以下规则集（不论适用范围，全部规则运行）",
       clear: "清空", expand: "全部展开", collapse: "全部收起", recorded_n: "已记录 {n} 项",
       not_recorded: "未记录", yes: "是", no: "否", range: "范围",
-      used_by: "{n} 条规则使用", used_by_none: "无规则直接使用",
+      used_by: "{n} 条规则使用", used_by_none: "无规则直接使用", used_by_policy: "转诊政策使用",
       derived: "推出", derived_hint: "未记录时由 {from} 推出（记录值优先）",
       how_derived: "如何推出", derived_now: "推出值：{v}（依据 {from}）",
       sec_policy: "转诊政策与患者", sec_scope: "适用范围（applies_to）：{s}",
@@ -63,7 +63,7 @@
       own_rs: "本文件的规则集", running: "运行中…",
       run_summary: "{p} 通过，{f} 失败", coverage: "覆盖率 {pc}%（{r} 条规则，{d} 个推出片段，{t} 个阈值）",
       cases_n: "{n} 个用例",
-      h_rules: "规则", ruleset: "规则集", flow: "流程图", flow_help: "每条规则（按文件顺序）及其结论。",
+      h_rules: "规则", ruleset: "规则集", flow: "流程图", flow_help: "每条规则（按文件顺序）及其结论。", flow_fit: "缩放到窗口",
       flow_fail: "流程图未能绘制，以下为其 Mermaid 源文本。", thresholds: "阈值与定义",
       rules_list: "规则", sources: "来源", not_encoded: "未编码的内容（及原因）", scope: "适用范围",
       specialty: "专科", condition: "条件", outcome: "结论", value: "值", note: "说明",
@@ -93,6 +93,7 @@
       clear: "Clear", expand: "Expand all", collapse: "Collapse all", recorded_n: "{n} facts recorded",
       not_recorded: "not recorded", yes: "yes", no: "no", range: "range",
       used_by: "read by {n} rules", used_by_none: "no rule reads it directly",
+      used_by_policy: "read by the referral policy",
       derived: "derived", derived_hint: "worked out from {from} when not recorded (a recorded value wins)",
       how_derived: "How it is derived", derived_now: "Derived: {v} (from {from})",
       sec_policy: "Referral policy and the patient", sec_scope: "Whom it applies to (applies_to): {s}",
@@ -130,7 +131,7 @@
       all_rs: "all (by scope)", own_rs: "this file's ruleset", running: "Running…",
       run_summary: "{p} passed, {f} failed", coverage: "coverage {pc}% ({r} rules, {d} derivation pieces, {t} thresholds)",
       cases_n: "{n} cases",
-      h_rules: "Rules", ruleset: "Ruleset", flow: "Flow", flow_help: "Each rule (in file order) and the outcome it gives.",
+      h_rules: "Rules", ruleset: "Ruleset", flow: "Flow", flow_help: "Each rule (in file order) and the outcome it gives.", flow_fit: "Fit to the window",
       flow_fail: "The flowchart could not be drawn; its Mermaid source follows.",
       thresholds: "Thresholds and definitions", rules_list: "Rules", sources: "Sources",
       not_encoded: "Not encoded (and why)", scope: "Applies to", specialty: "Specialty",
@@ -267,7 +268,9 @@
   function hintText(name, f) {
     const parts = [];
     if (f.range) parts.push(t("range") + " " + f.range[0] + "–" + f.range[1] + (f.unit ? " " + f.unit : ""));
-    parts.push(f.used_by.length ? t("used_by", { n: f.used_by.length }) : t("used_by_none"));
+    const policy = state.form.groups[0].sections[0].facts.includes(name);
+    parts.push(f.used_by.length ? t("used_by", { n: f.used_by.length })
+      : t(policy ? "used_by_policy" : "used_by_none"));
     if (f.derive) parts.push(t("derived_hint", { from: f.derive.from.join(", ") }));
     return parts.join(" · ");
   }
@@ -387,8 +390,8 @@
         if (!sec.facts.length) continue;
         let title = t("sec_" + sec.kind);
         if (sec.kind === "scope") title = t("sec_scope", { s: g.scope });
-        body.append(sec.kind === "policy" ? null : h("p", { class: "section-title", text: title }),
-          h("div", { class: "fields" }, sec.facts.map(renderField)));
+        if (sec.kind !== "policy") body.append(h("p", { class: "section-title", text: title }));
+        body.append(h("div", { class: "fields" }, sec.facts.map(renderField)));
       }
       if (g.shared.length) {
         body.append(h("p", { class: "shared" }, t("shared"),
@@ -958,8 +961,16 @@
         h("dt", { text: t("scope") }), h("dd", {}, h("code", { text: rs.scope })),
         h("dt", { text: t("specialty") }), h("dd", { text: rs.specialty || "—" }),
         h("dt", { text: t("h_cases") }), h("dd", { text: String(rs.cases) })));
-    article.append(h("h4", { text: t("flow") }), h("p", { class: "small muted", text: t("flow_help") }),
-      h("div", { class: "flow", id: "flow", role: "img", "aria-label": t("flow") + ": " + L(rs.title) }));
+    const fit = h("button", { type: "button", id: "flow-fit", "aria-pressed": String(Boolean(state.flowFit)),
+      text: t("flow_fit"), onclick: () => {
+        state.flowFit = !state.flowFit;
+        fit.setAttribute("aria-pressed", String(state.flowFit));
+        $("#flow").classList.toggle("fit", state.flowFit);
+      } });
+    article.append(h("h4", { text: t("flow") }),
+      h("p", { class: "small muted" }, t("flow_help"), " ", fit),
+      h("div", { class: "flow" + (state.flowFit ? " fit" : ""), id: "flow", role: "img",
+                 "aria-label": t("flow") + ": " + L(rs.title) }));
     article.append(h("h4", { text: t("thresholds") }), h("table", {},
       h("thead", {}, h("tr", {}, [t("name"), t("value"), t("source"), t("note")].map((x) => h("th", { scope: "col", text: x })))),
       h("tbody", {}, rs.definitions.map((d) => h("tr", { id: "def-" + safeId(d.name) },
