@@ -128,8 +128,8 @@ def workbench(rules_dir: Path) -> Iterator[Process]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop while it runs:
+def browser() -> Iterator[Browser]:  # stopped after the module, other tests may use asyncio
     _require_browser()
     from playwright.sync_api import sync_playwright
 

@@ -227,6 +227,20 @@ def test_a_lint_finding_loads_its_example_patient(page: Page, linted: Process) -
     expect(page.locator("#headline")).not_to_have_attribute("data-direction", "down")
 
 
+_UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.id || e.outerHTML.slice(0, 80))"""
+
+
+@pytest.mark.parametrize("view", ["#try", "#cases", "#rules/diabetes", "#draft"])
+def test_every_control_has_a_name(page: Page, workbench: Process, view: str) -> None:
+    open_workbench(page, workbench, "en", view)
+    page.wait_for_timeout(1500)  # the view has loaded what it shows
+    assert page.locator("input, select, textarea, button").count() > 3
+    assert page.evaluate(_UNLABELLED) == []
+
+
 def test_keyboard_only(page: Page, workbench: Process) -> None:
     open_workbench(page, workbench, "zh")
     page.keyboard.press("Tab")

@@ -472,3 +472,54 @@ def test_evaluate_answer_is_valid_json_with_chinese_kept(bench: TestClient) -> N
     assert "血压显著升高" in r.text  # not \\u-escaped: the page and people read it
     json.loads(r.text)
 
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses listening on ``port`` (Linux /proc/net/tcp and tcp6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        if not path.exists():
+            continue
+        for row in path.read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux /proc/net/tcp")
+def test_the_cli_listens_on_127_0_0_1_only(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "referral_rules", "workbench", str(RULES),
+                             "--port", str(port), "--no-open"], cwd=tmp_path, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _listening(port):
+            assert proc.poll() is None, (tmp_path / "log").read_text()
+            time.sleep(0.2)
+        assert _listening(port) == ["0100007F"]  # 127.0.0.1, and nothing else
+        url = f"http://127.0.0.1:{port}/v1/workbench/evaluate"
+        body = json.dumps({"facts": {**HTN_FIRST, "sbp": 187.25}}).encode()
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert json.load(answer)["decision"]["direction"] == "up"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+    text = (tmp_path / "log").read_text()
+    assert "http://127.0.0.1:" in text and "nothing is stored" in text
+    assert "187.25" not in text  # no facts in the log
+    assert [p.name for p in tmp_path.iterdir()] == ["log"]  # no database, nothing written

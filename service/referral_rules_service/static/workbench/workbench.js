@@ -642,7 +642,7 @@
     // possible emergencies first, never buried
     if (d.possible_emergencies.length) {
       const s = sec.possible_emergencies;
-      card.append(h("div", { class: "emergency-box", role: "alert", dataset: { section: "possible_emergencies" } },
+      card.append(h("div", { class: "emergency-box", dataset: { section: "possible_emergencies" } },
         h("h3", { text: s ? s.title : "" }),
         h("ul", {}, d.possible_emergencies.map((pe, i) => h("li", { dataset: { rule: pe.rule },
           class: diff && diff.added.possible.includes(pe.rule) ? "changed" : null },
@@ -663,12 +663,12 @@
     if (d.target_level) dl.append(h("dt", { text: t("target") }), h("dd", { text: t("level_words")[d.target_level] + " (" + d.target_level + ")" }));
     card.append(dl);
     if (d.confirm_before_transfer.length && sec.confirm) {
-      card.append(section("confirm", sec.confirm.title, h("ul", {}, d.confirm_before_transfer.map((m) =>
+      card.append(h("div", { class: "confirm-box" }, section("confirm", sec.confirm.title, h("ul", {}, d.confirm_before_transfer.map((m) =>
         h("li", { class: diff && diff.added.confirm.includes(m.fact) ? "changed" : null },
           factLink(m.fact, L(m.label)), " ", h("span", { class: "effect", text: t("effect")[m.effect] }),
           " ", h("span", { class: "small muted", text: "(" + m.needed_by.join(", ") + ")" }),
           m.derivable_from.length ? h("span", { class: "small" }, " · " + t("or_record") + " ",
-            m.derivable_from.map((f, j) => [j ? ", " : "", factLink(f, f)])) : null)))));
+            m.derivable_from.map((f, j) => [j ? ", " : "", factLink(f, f)])) : null))))));
     }
     if (d.fired.length && sec.why) {
       card.append(section("why", sec.why.title, d.fired.map((r) => {
