@@ -112,6 +112,20 @@ def test_an_invalid_value_is_shown_at_its_field_in_the_librarys_words(
     expect(error).to_be_hidden()
 
 
+def test_find_a_fact_by_name_or_label(page: Page, workbench: Process) -> None:
+    open_workbench(page, workbench, "zh")
+    page.fill("#fact-filter", "收缩压")
+    expect(page.locator("#field-sbp")).to_be_visible()
+    expect(page.locator("#field-dbp")).to_be_hidden()
+    expect(page.locator("#group-post_operative")).to_be_visible()  # sbp_drop_from_baseline
+    page.fill("#fact-filter", "hba1c_mmol")
+    expect(page.locator("#field-hba1c_mmol_mol")).to_be_visible()
+    expect(page.locator("#field-sbp")).to_be_hidden()
+    expect(page.locator("#group-hypertension")).to_be_hidden()
+    page.fill("#fact-filter", "")
+    expect(page.locator("#field-dbp")).to_be_visible()
+
+
 def test_derived_facts_show_their_value_and_where_it_came_from(page: Page,
                                                                workbench: Process) -> None:
     open_workbench(page, workbench, "en")
