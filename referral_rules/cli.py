@@ -122,6 +122,17 @@ def _parser() -> argparse.ArgumentParser:
                         "(env REFERRAL_RULES_CARE_LEVEL; default primary)")
     v.add_argument("--backend", choices=["durable", "python", "auto"],
                    help="rule engine backend (env REFERRAL_RULES_BACKEND; default auto)")
+    w = sub.add_parser("workbench", help="the workbench page on 127.0.0.1, without the "
+                                         "database (try the rules, read why, write cases)",
+                       description="Serve the workbench (/workbench) on 127.0.0.1 only, over "
+                                   "the bundled or a given rules directory. No database: its "
+                                   "evaluations are never stored.")
+    w.add_argument("rules", nargs="?", default=None,
+                   help="rules directory (default: the bundled rulesets)")
+    w.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    w.add_argument("--backend", choices=["durable", "python", "auto"], default="auto")
+    w.add_argument("--open", action=argparse.BooleanOptionalAction, default=None,
+                   help="open it in the browser (default: when a desktop is there)")
     _cli_batch.add_parsers(sub)
     return p
 
@@ -154,6 +165,8 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
             return _lint(args, out)
         if args.command == "serve":
             return _serve(args, err)
+        if args.command == "workbench":
+            return _workbench(args, err)
         if args.command == "batch":
             return _cli_batch.batch(args, out, err)
         if args.command == "population":
@@ -342,3 +355,13 @@ def _serve(args: argparse.Namespace, err: _Out) -> int:
         return USAGE
     options = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     return serve(options, err.stream)
+
+
+def _workbench(args: argparse.Namespace, err: _Out) -> int:
+    try:
+        from referral_rules_service.workbench_app import run_workbench
+    except ImportError as exc:
+        err(f"the workbench needs the service extra: pip install 'referral-rules[service]' "
+            f"({exc})", "red")
+        return USAGE
+    return run_workbench(args.rules, args.port, args.backend, args.open, err.stream)

@@ -27,6 +27,9 @@ def test_wheel_carries_the_rulesets_and_works_without_the_source_tree(tmp_path: 
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("facts.yaml", "policy.yaml", "hypertension.yaml", "cross_condition.yaml"):
         assert f"referral_rules/rulesets/{name}" in names
+    for asset in ("workbench/index.html", "workbench/workbench.js", "workbench/workbench.css",
+                  "mermaid/mermaid.min.js", "mermaid/LICENSE"):  # the workbench, no CDN
+        assert f"referral_rules_service/static/{asset}" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = ("import referral_rules as r; from referral_rules import Engine, load_rulesets\n"

@@ -28,7 +28,7 @@ from .metrics import Metrics, MetricsMiddleware
 from .orphan import exit_with_parent
 from .problems import problem
 from .reload import reload, supervisor_pid
-from .routers import admin, api, cds, health
+from .routers import admin, api, cds, health, workbench
 from .settings import Settings
 from .state import Rules
 from .store import Store, StoreError
@@ -112,9 +112,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       {"name": "rulesets", "description": "What the rules are"},
                       {"name": "CDS Hooks 2.0", "description": "HL7 CDS Hooks services"},
                       {"name": "admin", "description": "Hot reload (API key)"},
+                      {"name": "workbench", "description": "The /workbench page's API: "
+                       "read and validate only, never audited"},
                       {"name": "health", "description": "Probes and metrics"}])
     for router in (api.router, cds.router, admin.router, health.router):
         app.include_router(router)
+    workbench.add_workbench(app)
     add_docs(app, "referral-rules")
     _errors(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
