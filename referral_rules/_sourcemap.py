@@ -166,7 +166,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Issue]]:
     A syntax error returns ``None`` data and one issue at the error's mark.
     """
     smap = SourceMap(file)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. U+007F
+        return None, smap, [_unprintable(file, text, exc)]
     try:
         node = loader.get_single_node()
     except _LimitError as exc:
@@ -181,6 +184,8 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Issue]]:
         hint = "check the indentation and that every key has ': ' after it"
         msg = f"YAML syntax error: {problem}{context}"
         return None, smap, [Issue(file, line, col, "", msg, "yaml-syntax", hint)]
+    except yaml.reader.ReaderError as exc:
+        return None, smap, [_unprintable(file, text, exc)]
     except yaml.YAMLError as exc:
         return None, smap, [Issue(file, 1, 1, "", f"YAML error: {exc}", "yaml-syntax")]
     finally:
@@ -190,6 +195,18 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Issue]]:
     issues: list[Issue] = []
     data = _build(node, (), smap, issues, loader)
     return data, smap, issues
+
+
+def _unprintable(file: str, text: str, exc: yaml.reader.ReaderError) -> Issue:
+    """The position of a character YAML does not allow (a control character, pasted from
+    a word processor or a spreadsheet)."""
+    before = text[:exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+    msg = f"YAML does not allow the character U+{code:04X} here"
+    return Issue(file, line, column, "", msg, "yaml-syntax",
+                 "delete it (it may be invisible: retype the line)")
 
 
 def _build(

@@ -9,12 +9,11 @@ undetermined iff it is not fired but would be with unknown atoms read as true.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .conditions import Arith, BoolLit, Compare, Logic, Member, Name, Node, Presence
-from .errors import IssueCode, ReferralRulesError
+from .errors import IssueCode, ReferralRulesError, closest_name
 from .operators import OPS
 
 __all__ = ["All", "AnyOf", "Atom", "BindError", "Const", "Expr", "FactInfo", "Scope", "bind"]
@@ -92,13 +91,14 @@ class Scope:
     facts: Mapping[str, FactInfo]
     values: Mapping[str, Scalar]  # named thresholds
     condition: Callable[[str], Expr | None]  # named condition by name (binds lazily)
+    conditions: tuple[str, ...] = ()  # the named conditions' names, for suggestions
 
     def suggest(self, name: str, pool: list[str]) -> str | None:
-        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-        return f"did you mean '{close[0]}'?" if close else None
+        close = closest_name(name, pool)
+        return f"did you mean '{close}'?" if close else None
 
     def all_names(self) -> list[str]:
-        return sorted({*self.facts, *self.values})
+        return sorted({*self.facts, *self.values, *self.conditions})
 
 
 def _is_number(value: object) -> bool:

@@ -15,6 +15,8 @@ Messages never contain patient identifiers: fact names and values only.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +28,7 @@ __all__ = [
     "ReferralRulesError",
     "RulesetError",
     "UnknownConditionError",
+    "closest_name",
 ]
 
 IssueCode = Literal[
@@ -147,3 +150,16 @@ class UnknownConditionError(ReferralRulesError, ValueError):
         self.suggestion = suggestion
         hint = f" ({suggestion})" if suggestion else ""
         super().__init__(f"unknown condition '{name}'{hint}; loaded: {', '.join(known)}")
+
+
+def closest_name(name: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known name ``name`` most likely misspells, if any: a close spelling, else the
+    longest known name it extends with a qualifier (``sbp_mmhg`` → ``sbp``)."""
+    pool = sorted(set(known))
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=cutoff)
+    if close:
+        return close[0]
+    # a unit or qualifier appended: the longest known name the typo starts with, at a '_'
+    stems = [k for k in pool if len(k) >= 3 and name.startswith(k + "_")]
+    return max(stems, key=len) if stems else None
+

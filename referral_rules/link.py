@@ -414,7 +414,7 @@ class _Linker:
                 visiting.pop()
             return bound[name]
 
-        scope = Scope(facts, values, named)
+        scope = Scope(facts, values, named, tuple(cond_defs))
         computed: list[Computed] = []
         for name, d in computed_defs.items():
             item = self.computed(name, d, spec.id, scope, smap)

@@ -379,7 +379,8 @@ class _Linter:
         names = ", ".join(sorted(shared))
         self.add(down.file, self.where(down), "warning", "conflict",
                  f"{down.id} (down) and {other.id} ({other.direction}) can fire together although "
-                 f"both test {names}: precedence makes it {other.direction}; if that is intended, "
+                 f"both test {names}: {other.direction} takes precedence over down; if that is "
+                 f"intended, "
                  f"the down rule's guard on {names} could exclude it",
                  self.example(found, down))
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .bind import FactInfo
-from .errors import FactIssue, FactsError
+from .errors import FactIssue, FactsError, closest_name
 from .model import FactSpec, VocabularyFile
 
 __all__ = ["Vocabulary"]
@@ -105,8 +105,8 @@ class Vocabulary:
     def _issue(self, name: str, kind: str, value: object) -> FactIssue:
         fact = self.facts.get(name)
         if fact is None:
-            close = difflib.get_close_matches(name, list(self.facts), n=1, cutoff=0.6)
-            known = f"did you mean '{close[0]}'?" if close else "see docs/facts.md for the names"
+            close = closest_name(name, self.facts)
+            known = f"did you mean '{close}'?" if close else "see docs/facts.md for the names"
             return FactIssue(name, "unknown-fact", f"unknown fact '{name}'", known)
         got = _describe(value)
         if kind == "missing":

@@ -94,6 +94,20 @@ def test_loader_rejects_non_utf8_and_empty_files(tmp_path: Path) -> None:
     assert "empty" in _load_issues(directory)[0].message
 
 
+@pytest.mark.parametrize("char", ["\x7f", "\x01", "\ufffe"])
+def test_loader_locates_a_character_yaml_does_not_allow(tmp_path: Path, char: str) -> None:
+    """A control character pasted into a rules file: its line and column, not a traceback."""
+    directory, target = _directory(tmp_path, INVALID / "unknown-operator.yaml")
+    target.write_text(f"id: broken\ntitle: {{zh: 高血压{char}, en: x}}\n", encoding="utf-8")
+    (issue,) = _load_issues(directory)
+    assert (issue.line, issue.column, issue.code) == (2, 16, "yaml-syntax")
+    assert f"U+{ord(char):04X}" in issue.message
+    done = subprocess.run([sys.executable, "-m", "referral_rules", "check", str(directory)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"broken.yaml:2:16: YAML does not allow the character U+{ord(char):04X}" in done.stderr
+
+
 def test_yaml_no_stays_a_word(tmp_path: Path) -> None:
     """YAML 1.1 would read `no` as false; `accepts_transfer: no` must mean the word."""
     directory, target = _directory(tmp_path, INVALID / "unknown-operator.yaml")

@@ -59,6 +59,17 @@ def test_unknown_fact_has_did_you_mean(python_engine: Engine) -> None:
                                                           "did you mean 'sbp'?")
 
 
+@pytest.mark.parametrize(("sent", "meant"), [("sbp_mmhg", "sbp"), ("hba1c_percent", "hba1c"),
+                                             ("egfr_ckd_epi", "egfr")])
+def test_unknown_fact_with_a_unit_suffix_suggests_the_fact(
+        python_engine: Engine, sent: str, meant: str) -> None:
+    """An HIS field name with a unit or method appended (style.md's example)."""
+    with pytest.raises(FactsError) as info:
+        python_engine.evaluate({"care_level": "primary", sent: 1})
+    (issue,) = info.value.issues
+    assert (issue.fact, issue.suggestion) == (sent, f"did you mean '{meant}'?")
+
+
 def test_every_bad_fact_is_reported_at_once(python_engine: Engine) -> None:
     found = issues(python_engine, {"care_level": "primary", "sbp": "1", "dbp": 900, "x1": 1})
     assert found == {"sbp": "wrong-type", "dbp": "out-of-range", "x1": "unknown-fact"}
