@@ -17,8 +17,8 @@ from .ir import Bundle, Computed, RulesetIR
 from .model import Block, Citation, Definition, FactSpec, Rule, RulesetFile, Text
 from .operators import OPS
 
-__all__ = ["fact_readers", "render_all", "render_facts", "render_flow", "render_ruleset",
-           "write_docs"]
+__all__ = ["condition_text", "fact_readers", "render_all", "render_facts", "render_flow",
+           "render_ruleset", "write_docs"]
 
 _DIRECTION = {"up": "上转 up", "down": "下转 down", "stay": "留治 stay"}
 _URGENCY = {"emergency": "紧急 emergency", "urgent": "尽快（当日） urgent",
@@ -130,15 +130,15 @@ _CLASSES = {
 _OPS = {name: OPS[name].symbol for name in (">=", "<=", "!=", "==", "<", ">")}
 
 
-def _inline(value: str | Block, nested: bool = False) -> str:
+def condition_text(value: str | Block, nested: bool = False) -> str:
     """A condition as one line of text, parenthesised where it is part of a larger one."""
     if isinstance(value, str):
         text = " ".join(value.split())
         return f"({text})" if nested and (" or " in text or " and " in text) else text
     if value.not_ is not None:
-        return "not " + _inline(value.not_, nested=True)
+        return "not " + condition_text(value.not_, nested=True)
     items, sep = (value.all, " and ") if value.all is not None else (value.any or [], " or ")
-    text = sep.join(_inline(item, nested=True) for item in items)
+    text = sep.join(condition_text(item, nested=True) for item in items)
     return f"({text})" if nested and len(items) > 1 else text
 
 
@@ -183,7 +183,7 @@ def render_flow(spec: RulesetFile) -> list[str]:
     """A Mermaid flowchart of the ruleset: one node per rule (file order), edges to outcomes."""
     out = ["```mermaid", "flowchart LR"]
     for i, rule in enumerate(spec.rules):
-        out.append(f'    r{i}["{_label([rule.id, *_wrap(_short(_inline(rule.when)))])}"]')
+        out.append(f'    r{i}["{_label([rule.id, *_wrap(_short(condition_text(rule.when)))])}"]')
     used = {_outcome(rule) for rule in spec.rules}
     outcomes = [o for o in _OUTCOMES.values() if o in used]
     for node, en, zh, _ in outcomes:
@@ -205,7 +205,7 @@ def render_flow(spec: RulesetFile) -> list[str]:
 def _scope(spec: RulesetFile) -> str:
     if "applies_to" not in spec.model_fields_set:
         return "every patient (no `applies_to`) / 所有患者（未声明适用范围）"
-    return (f"`{_inline(spec.applies_to)}` — without explicit conditions the rules advise "
+    return (f"`{condition_text(spec.applies_to)}` — without explicit conditions the rules advise "
             "only in this scope; with it unknown, only emergencies true on the recorded facts "
             "are raised / 未指定病种时，仅在此范围内给出建议；范围未知时只提示已记录信息证实的急症")
 
@@ -460,7 +460,7 @@ def _derived_section(bundle: Bundle) -> list[str]:
                 why.append(f"{title}, {c.clause}" + (f": “{c.quote}”" if c.quote else ""))
             if piece.convention is not None:
                 why.append(f"convention / 约定: {piece.convention.en} / {piece.convention.zh}")
-            cells = [f"`{derived.fact}`", str(i), f"`{_inline(piece.when)}`", value,
+            cells = [f"`{derived.fact}`", str(i), f"`{condition_text(piece.when)}`", value,
                      "<br>".join(why)]
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if not bundle.derived:

@@ -8,7 +8,6 @@ required fact each give a ``FactIssue`` naming the fact. ``null`` means absent.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -135,8 +134,8 @@ class Vocabulary:
         if not isinstance(value, str):
             msg = f"'{name}' must be one of {allowed} (got {got})"
             return FactIssue(name, "wrong-type", msg)
-        close = difflib.get_close_matches(value, fact.values or [], n=1, cutoff=0.5)
-        enum_hint = f"did you mean '{close[0]}'?" if close else None
+        near = closest_name(value, fact.values or [], cutoff=0.5)
+        enum_hint = f"did you mean '{near}'?" if near else None
         msg = f"'{name}' must be one of {allowed} (got {got})"
         return FactIssue(name, "not-allowed", msg, enum_hint)
 

@@ -4,7 +4,7 @@ A column is a fact when its name is in the vocabulary, or when the column mappin
 (``--columns map.yaml``: ``{input column: fact name}``) says which fact it holds. ``conditions``
 (ruleset ids) is read; id columns and the ``visit_type`` fact (the report needs it) are carried
 through to the output untouched, and ``actual_transfer`` as ``up``/``down``/``none``
-(``_transfer.py``: its synonyms, and the mapping's own ``values:``). Every other column is
+(``transfer.py``: its synonyms, and the mapping's own ``values:``). Every other column is
 *unknown*: reported once, with a did-you-mean when its name is close to a fact or to a mapping
 entry, and ignored.
 
@@ -32,8 +32,8 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 from .._sourcemap import SourceMap, load_yaml
 from ..errors import FactIssue, Issue, RulesetError
 from ..vocabulary import Vocabulary
-from ._transfer import OUTCOMES
 from .errors import BatchUsageError
+from .transfer import OUTCOMES
 
 __all__ = [
     "CARRIED_FACTS",

@@ -38,12 +38,12 @@ from ..ir import Bundle
 from ..link import load_rulesets
 from ._csv import ROW_ERROR
 from ._parts import Assembler, OutputWriter, open_parts, write_part
-from ._transfer import TransferTally, lookup
 from ._workers import guard_worker, stop_on_sigterm, terminate
 from .columns import TRANSFER, Plan, plan_columns, read_mapping
 from .errors import BatchFailed, BatchRejected, BatchUsageError
 from .screen import Screener, metadata, output_schema, rules_digest
 from .source import Source, exact_chunks, open_input
+from .transfer import TransferTally, lookup
 
 __all__ = ["BatchOptions", "BatchResult", "check_writable", "count_transfers", "prepare",
            "report_columns", "run_batch"]

@@ -24,8 +24,8 @@ from ..errors import FactIssue, FactsError
 from ..evaluate import Backend, Engine
 from ..ir import Bundle
 from ._csv import ROW_ERROR
-from ._transfer import lookup, normalise
 from .columns import CONDITIONS, TRANSFER, Plan, read_cells
+from .transfer import lookup, normalise
 
 __all__ = ["DECISION_FIELDS", "Screener", "metadata", "output_schema", "rules_digest",
            "ruleset_refs"]

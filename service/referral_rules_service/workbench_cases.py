@@ -20,8 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from referral_rules import Bundle, Engine
-from referral_rules._sourcemap import load_yaml
 from referral_rules.ir import CaseSpec
+from referral_rules.loader import load_yaml
 from referral_rules.model import Case
 from referral_rules.testing import CaseResult, run_cases
 

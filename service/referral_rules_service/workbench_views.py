@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from referral_rules import Bundle, Decision, Engine
 from referral_rules.bind import facts_of
-from referral_rules.docs import _inline, render_flow  # _inline: a condition as one line
+from referral_rules.docs import condition_text, render_flow
 from referral_rules.ir import CitationRef, CompiledRule, RulesetIR
 from referral_rules.model import Citation, FactSpec, RulesetFile, Text
 from referral_rules.present import present
@@ -74,7 +74,7 @@ def _fact(name: str, spec: FactSpec, bundle: Bundle, readers: list[str]) -> dict
         pieces = []
         for written, piece in zip(spec.derive, derived.pieces, strict=True):
             pieces.append({
-                "when": _inline(written.when), "value": piece.value,
+                "when": condition_text(written.when), "value": piece.value,
                 "compute": written.compute,
                 "citations": [_cite(c) for c in piece.citations],
                 "convention": _text(piece.convention)})
@@ -127,7 +127,7 @@ def form_schema(bundle: Bundle, generation: int) -> dict[str, Any]:
     rulesets = []
     for rs in bundle.rulesets.values():
         spec = rs.spec
-        scope_text = _inline(spec.applies_to) if spec is not None else "true"
+        scope_text = condition_text(spec.applies_to) if spec is not None else "true"
         own = {*scope_new[rs.id], *criteria_new[rs.id], *patient}  # the patient's: at the top
         shared = [f for f in dict.fromkeys([*scopes[rs.id], *criteria[rs.id]]) if f not in own]
         groups.append({
@@ -162,7 +162,7 @@ def _rule_ref(rule: CompiledRule, bundle: Bundle) -> dict[str, Any]:
     rs = bundle.rulesets[rule.ruleset]
     when = rs.spec.rules[rule.index - rs.rules[0].index].when if rs.spec is not None else None
     return {"ruleset": rule.ruleset, "file": Path(rule.file).name, "line": rule.line,
-            "when": _inline(when) if when is not None else None,
+            "when": condition_text(when) if when is not None else None,
             "title": _text(rule.title), "direction": rule.direction, "urgency": rule.urgency,
             "target_level": rule.target_level}
 
@@ -239,12 +239,12 @@ def ruleset_view(ir: RulesetIR) -> dict[str, Any]:
         if d.value is not None:
             kind, what = "threshold", d.value
         elif d.when is not None:
-            kind, what = "condition", _inline(d.when)
+            kind, what = "condition", condition_text(d.when)
         elif isinstance(d.compute, str):
             kind, what = "computed", d.compute
         else:
             kind = "computed"
-            what = "; ".join(f"{_inline(p.when)} → {p.value}" for p in d.compute or [])
+            what = "; ".join(f"{condition_text(p.when)} → {p.value}" for p in d.compute or [])
         definitions.append({"name": name, "kind": kind, "value": what, "unit": d.unit,
                             "otherwise": d.otherwise,
                             "citations": _citations(d.citation, spec), "note": _text(d.note)})
@@ -252,7 +252,7 @@ def ruleset_view(ir: RulesetIR) -> dict[str, Any]:
     for rule, compiled in zip(spec.rules, ir.rules, strict=True):
         rules.append({
             "id": rule.id, "criterion": rule.criterion, "title": _text(rule.title),
-            "when": _inline(rule.when), "direction": rule.direction, "urgency": rule.urgency,
+            "when": condition_text(rule.when), "direction": rule.direction, "urgency": rule.urgency,
             "target_level": rule.target_level, "records": list(rule.records),
             "capability": rule.capability,
             "thresholds": [{"fact": f, "op": op, "value": v}
@@ -264,7 +264,7 @@ def ruleset_view(ir: RulesetIR) -> dict[str, Any]:
     return {
         "id": ir.id, "version": ir.version, "sha256": ir.sha256, "file": Path(ir.file).name,
         "title": _text(ir.title), "specialty": ir.specialty,
-        "scope": _inline(spec.applies_to),
+        "scope": condition_text(spec.applies_to),
         "sources": [{"id": sid, "title": s.title, "publisher": s.publisher, "year": s.year,
                      "url": s.url, "note": s.note} for sid, s in spec.sources.items()],
         "definitions": definitions, "rules": rules,

@@ -19,8 +19,6 @@ import pytest
 
 from referral_rules import Bundle, Engine, FactsError, RulesetError, __version__
 from referral_rules.batch import BatchOptions, BatchUsageError, run_batch
-from referral_rules.batch._csv import ROW_ERROR
-from referral_rules.batch._transfer import lookup, normalise
 from referral_rules.batch.columns import OUTPUT_NAMES, plan_columns, read_cells
 from referral_rules.batch.population import population_table
 from referral_rules.batch.screen import (
@@ -31,7 +29,8 @@ from referral_rules.batch.screen import (
     output_schema,
     ruleset_refs,
 )
-from referral_rules.batch.source import exact_chunks
+from referral_rules.batch.source import ROW_ERROR, exact_chunks
+from referral_rules.batch.transfer import lookup, normalise
 from referral_rules.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

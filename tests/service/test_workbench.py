@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from referral_rules import Engine, load_rulesets
-from referral_rules._sourcemap import load_yaml
 from referral_rules.cli import main
+from referral_rules.loader import load_yaml
 from referral_rules.present import present
 from referral_rules_service import Settings
 from referral_rules_service.routers.workbench import CSP
