@@ -285,6 +285,11 @@ class Resolver:
         self.fact_refs = {n: construct(FactRef, {"fact": n, "label": label,
                                                  "derivable_from": self.derivable.get(n, ())})
                           for n, label in self.fact_labels.items()}
+        # '"<fact>","label":{…}' and '[…]' of each fact, for MissingFact's JSON
+        self._fact_json = {n: to_json(n).decode() + ',"label":' + label.model_dump_json()
+                           for n, label in self.fact_labels.items()}
+        self._derivable_json = {n: to_json(self.derivable.get(n, ())).decode()
+                                for n in self.fact_labels}
         self._missing_items: dict[tuple[str, str, tuple[str, ...]], MissingFact] = {}
         self._possible_items: dict[tuple[int, tuple[str, ...]],
                                    tuple[PossibleEmergency, str]] = {}
@@ -490,6 +495,8 @@ class Resolver:
         if value is None or isinstance(value, str | bool | int):
             return to_json(value).decode()
         if isinstance(value, tuple) and not kept:
+            if all(type(v) is str for v in value):  # rule ids, advice codes
+                return to_json(value).decode()
             return "[" + ",".join(self._js(v) for v in value) + "]"
         hit = self._fragments.get(id(value))
         if hit is not None and hit[0] is value:
@@ -520,7 +527,11 @@ class Resolver:
                     "needed_by": key[2], "derivable_from": self.derivable.get(name, ())})
                 if len(self._missing_items) < _CACHE_MAX:
                     self._missing_items[key] = item
-            out.append(_Candidate(name, item, self._js(item), key[1] != "target"))
+            # by hand from parts serialised once (a test compares it with model_dump_json)
+            text = "".join(('{"fact":', self._fact_json[name], ',"effect":"', key[1],
+                            '","needed_by":', to_json(key[2]).decode(), ',"derivable_from":',
+                            self._derivable_json[name], "}"))
+            out.append(_Candidate(name, item, text, key[1] != "target"))
         return tuple(out)
 
     def _possible(self, rule: CompiledRule, facts: Mapping[str, Any]
