@@ -31,7 +31,8 @@ def request_shape() -> dict[str, Any]:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     return {"hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
             "fhirServer": "http://hooks.smarthealthit.org:9080", "hook": "patient-view",
-            "context": {"userId": "Practitioner/example", "patientId": "1288992"},
+            "context": {"userId": "Practitioner/example", "patientId": "1288992",
+                        "encounterId": "89284"},
             "prefetch": {}}
 
 
