@@ -164,6 +164,30 @@ def test_fast_json_equals_model_dump_json_on_many_patients(bundle: Bundle,
             assert decision.to_json() == decision.model_dump_json()
 
 
+def test_full_caches_change_no_decision(bundle: Bundle, python_engine: Engine,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolver caches are bounded. With tiny caches nearly every pattern is built afresh
+    (and the objects of earlier ones freed, their ids reused): each decision must still be
+    byte-identical to a roomy engine's and to pydantic's own serialisation, the second time
+    round as the first."""
+    from referral_rules import resolve
+
+    records = list(patients(bundle, 600, seed=5, present=0.4))
+    expected = [python_engine.evaluate(r).to_json() for r in records]
+    monkeypatch.setattr(resolve, "CACHE_LIMIT", 3)
+    for backend in ("python", "durable"):
+        small = Engine(bundle, backend=backend)
+        for _ in range(2):
+            for record, want in zip(records, expected, strict=True):
+                decision = small.evaluate(record)
+                assert decision.to_json() == want
+                assert decision.model_dump_json() == want
+        # the caches really were full (3 entries; 12 for serialised parts)
+        full = [k for k, v in vars(small._resolver).items()
+                if isinstance(v, dict) and len(v) in (3, 12)]
+        assert len(full) >= 5, full
+
+
 def test_tiny_and_huge_numbers_reach_durable_rules(durable: Engine, python_engine: Engine) -> None:
     """Issue 11 item 1: Python writes 1e-05 and 5e-324 in exponent form without a decimal
     point, which durable_rules could not parse (error 204, a 500 in the service). Every
