@@ -176,22 +176,28 @@ def run_cases(bundle: Bundle, engine: Engine) -> TestReport:
                 coverage.rules_unfired.append(rule.id)
         for owner, thresholds in rs.thresholds.items():
             for fact, op, threshold in thresholds:
-                key = (fact, ">=" if op in (">=", "<") else ">", threshold)
-                if key in done:
-                    continue
-                done.add(key)
-                coverage.thresholds_total += 1
-                values = seen.get(fact, [])
-                on = any(v == threshold for v in values)
-                past = any(_just_past(op, threshold, v) for v in values)
-                if not (on and past):
-                    lacking = " and ".join(w for w, ok in (("on", on), ("just past", past))
-                                           if not ok)
-                    text = (f"{rs.id}: {fact} {op} {threshold:g} ({owner}) has no case "
-                            f"{lacking} it")
-                    coverage.thresholds_uncovered.append(text)
-                    coverage.gaps.append((rs.id, owner, text))
+                _cover_threshold(coverage, done, seen, rs.id, owner, fact, op, threshold)
     return TestReport(results, coverage)
+
+
+def _cover_threshold(coverage: Coverage, done: set[tuple[str, str, float]],
+                     seen: dict[str, list[float]], where: str, owner: str, fact: str, op: str,
+                     threshold: float) -> None:
+    """Count one threshold (once per fact, boundary and value) and record a gap unless the
+    cases hold a value on it and one just past it."""
+    key = (fact, ">=" if op in (">=", "<") else ">", threshold)
+    if key in done:
+        return
+    done.add(key)
+    coverage.thresholds_total += 1
+    values = seen.get(fact, [])
+    on = any(v == threshold for v in values)
+    past = any(_just_past(op, threshold, v) for v in values)
+    if not (on and past):
+        lacking = " and ".join(w for w, ok in (("on", on), ("just past", past)) if not ok)
+        text = f"{where}: {fact} {op} {threshold:g} ({owner}) has no case {lacking} it"
+        coverage.thresholds_uncovered.append(text)
+        coverage.gaps.append((where, owner, text))
 
 
 def _cover_derivations(bundle: Bundle, coverage: Coverage, used: set[tuple[str, int]],
@@ -206,21 +212,8 @@ def _cover_derivations(bundle: Bundle, coverage: Coverage, used: set[tuple[str, 
             if (derived.fact, index) not in used:
                 coverage.derivations_unused.append(f"{derived.fact} (piece {index + 1})")
             for atom in thresholds_of(piece.when):
-                key = (atom.fact, ">=" if atom.op in (">=", "<") else ">", atom.number)
-                if key in done:
-                    continue
-                done.add(key)
-                coverage.thresholds_total += 1
-                seen = values.get(atom.fact, [])
-                on = any(v == atom.number for v in seen)
-                past = any(_just_past(atom.op, atom.number, v) for v in seen)
-                if not (on and past):
-                    lacking = " and ".join(w for w, ok in (("on", on), ("just past", past))
-                                           if not ok)
-                    text = (f"facts: {atom.fact} {atom.op} {atom.number:g} ({owner}) has no "
-                            f"case {lacking} it")
-                    coverage.thresholds_uncovered.append(text)
-                    coverage.gaps.append(("facts", owner, text))
+                _cover_threshold(coverage, done, values, "facts", owner, atom.fact, atom.op,
+                                 atom.number)
 
 
 def summary(report: TestReport) -> dict[str, Any]:

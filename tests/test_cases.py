@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from referral_rules import Engine, load_rulesets
@@ -90,3 +92,17 @@ def test_a_failing_case_is_reported(tmp_path: object, python_engine: Engine) -> 
     bad = CaseSpec(spec.case, wrong, spec.conditions, spec.file, spec.line, spec.index)
     decision = python_engine.evaluate(spec.case.facts, spec.conditions)
     assert _check(bad, decision) == ["direction: expected 'down', got 'up'"]
+
+
+def test_a_derivation_threshold_without_cases_is_a_gap(python_engine: Engine) -> None:
+    """Derivation pieces are covered like rules: without the cases that hold a body
+    temperature, its derivation's thresholds are reported on and just past."""
+    bundle = python_engine.bundle
+    kept = tuple(c for c in bundle.cases if "body_temperature" not in c.case.facts)
+    assert len(kept) < len(bundle.cases)
+    report = run_cases(dataclasses.replace(bundle, cases=kept), python_engine)
+    assert ("facts: body_temperature > 37 (derivation of temperature_normal) has no case on "
+            "and just past it") in report.coverage.thresholds_uncovered
+    assert any(g[0] == "facts" and g[1] == "derivation of temperature_normal"
+               for g in report.coverage.gaps)
+    assert report.coverage.percent < 100.0
