@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..conftest import ROOT, RULES
+from ..processes import free_port, stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -47,13 +47,6 @@ def _require_browser() -> None:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium; .ci/run does; "
                     "or set REFERRAL_RULES_CHROMIUM)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def copy_rules(target: Path, extra: str | None = None) -> Path:
@@ -102,14 +95,7 @@ class Process:
             conn.close()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
+        stop(self.proc, self._out)
 
 
 @pytest.fixture(scope="module")

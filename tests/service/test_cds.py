@@ -15,9 +15,9 @@ from referral_rules.synthetic import patients
 from referral_rules_service.cards import OVERRIDE_SYSTEM, REFUSED, cards
 from referral_rules_service.fhir_map import load_mapping, map_resources
 
+from ..processes import free_port
 from . import fhir_build as fhir
 from .conftest import INTEROP, KEY, RULES
-from .server import free_port
 
 SPEC = INTEROP / "cds-hooks" / "spec-2.0"
 CURRENT = INTEROP / "cds-hooks" / "spec-current-build"

@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from referral_rules_service.fhir_fetch import normalise_base
 
+from ..processes import free_port
 from . import fhir_build as fhir
 from .conftest import KEY, RULES, make_client
-from .server import Server, free_port
+from .server import Server
 
 PID = "pat-5"
 
