@@ -13,6 +13,15 @@ from referral_rules import Bundle, Engine, load_rulesets
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rulesets"
+#: a down rule that overlaps the up rules on sbp: lint reports a conflict with an example patient
+#: (workbench API and browser tests)
+CONFLICTING_DOWN = """rules:
+  - id: HTN-WB-DOWN
+    title: {zh: 测试：下转, en: "Test: down"}
+    when: care_level == secondary and sbp <= 200 and has_hypertension
+    direction: down
+    citation: {source: S1, clause: "初诊转诊 1"}
+"""
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]

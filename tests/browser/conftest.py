@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ..conftest import ROOT, RULES
+from ..conftest import CONFLICTING_DOWN, ROOT, RULES
 from ..processes import free_port, stop
 
 if TYPE_CHECKING:
@@ -29,14 +29,6 @@ if TYPE_CHECKING:
 CHROMIUM = os.environ.get("REFERRAL_RULES_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: a down rule that overlaps the up rules on sbp: lint reports a conflict with an example
-CONFLICTING_DOWN = """rules:
-  - id: HTN-WB-DOWN
-    title: {zh: 测试：下转, en: "Test: down"}
-    when: care_level == secondary and sbp <= 200 and has_hypertension
-    direction: down
-    citation: {source: S1, clause: "初诊转诊 1"}
-"""
 
 
 def _require_browser() -> None:

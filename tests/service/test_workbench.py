@@ -24,19 +24,11 @@ from referral_rules_service.routers.workbench import CSP
 from referral_rules_service.workbench_app import create_workbench_app
 from referral_rules_service.workbench_cases import _scalar
 
+from ..conftest import CONFLICTING_DOWN
 from .conftest import RULES
 
 HTN_FIRST = {"care_level": "primary", "has_hypertension": True, "visit_type": "first_visit",
              "sbp": 182, "dbp": 96}
-
-# A down rule that overlaps the up rules on sbp: lint reports a conflict with an example patient.
-_CONFLICTING_DOWN = """rules:
-  - id: HTN-WB-DOWN
-    title: {zh: 测试：下转, en: "Test: down"}
-    when: care_level == secondary and sbp <= 200 and has_hypertension
-    direction: down
-    citation: {source: S1, clause: "初诊转诊 1"}
-"""
 
 
 def copy_rules(tmp: Path) -> Path:
@@ -344,7 +336,7 @@ def test_ruleset_view_has_rules_thresholds_and_the_flow(bench: TestClient) -> No
 def test_lint_findings_carry_an_example_patient_the_form_can_load(tmp_path: Path) -> None:
     rules = copy_rules(tmp_path)
     path = rules / "hypertension.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("rules:\n", _CONFLICTING_DOWN, 1),
+    path.write_text(path.read_text(encoding="utf-8").replace("rules:\n", CONFLICTING_DOWN, 1),
                     encoding="utf-8")
     with TestClient(create_workbench_app(rules, "python", Settings())) as client:
         data = client.get("/v1/workbench/lint").json()
