@@ -197,6 +197,12 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any, scale: int = 1) -> No
         cache[key] = value
 
 
+def _refs_parts(refs: tuple[RulesetRef, ...]) -> tuple[tuple[RulesetRef, ...], str, bool]:
+    """The scopes' JSON, and whether any ruleset was requested or applies."""
+    return (refs, "[" + ",".join(r.model_dump_json() for r in refs) + "]",
+            any(r.scope in ("requested", "applies") for r in refs))
+
+
 def _cite(refs: Iterable[CitationRef]) -> tuple[Citation, ...]:
     return tuple(Citation.model_construct(source=c.source, title=c.title, clause=c.clause,
                                           quote=c.quote, url=c.url) for c in refs)
@@ -326,6 +332,7 @@ class Resolver:
         self._bases: dict[tuple[Any, ...], _Base] = {}
         self._effects: dict[tuple[Any, ...], Effect | None] = {}
         self._refs: dict[tuple[Any, ...], tuple[RulesetRef, ...]] = {}
+        self._refs_parts: dict[int, tuple[tuple[RulesetRef, ...], str, bool]] = {}
 
     # --- public -----------------------------------------------------------------------------
     def refs(self, scopes: Sequence[tuple[str, Scope]]) -> tuple[RulesetRef, ...]:
@@ -346,6 +353,9 @@ class Resolver:
                    for c, s in scopes)
         value = tuple(out)
         _remember(self._refs, key, value)
+        # What decide() reads of them, worked out once per scopes (the entry holds value, so
+        # its id stays unique while the entry lives)
+        _remember(self._refs_parts, id(value), _refs_parts(value))
         return value
 
     def decide(
@@ -377,7 +387,10 @@ class Resolver:
         if pattern is None:
             pattern = self._pattern(key1)
         declined = facts.get("accepts_transfer") == "no"
-        in_scope = any(r.scope in ("requested", "applies") for r in refs)
+        parts = self._refs_parts.get(id(refs))
+        if parts is None or parts[0] is not refs:  # refs() no longer caches: a full cache
+            parts = _refs_parts(refs)
+        refs_json, in_scope = parts[1], parts[2]
         key2 = (pattern.static_key, declined, bypass, in_scope)
         static = self._statics.get(key2)
         if static is None:
@@ -418,7 +431,7 @@ class Resolver:
             seg[4], "[", ",".join(c.json for c in missing), "]",
             seg[5], pattern.undetermined_rules[1],
             seg[6], "[", ",".join(derived_json), "]",
-            seg[7], self._js(refs, kept=True),  # refs are held by self._refs: ids stay unique
+            seg[7], refs_json,
             seg[8]))
         return construct(Decision, values, {"_json": text})
 
